@@ -1,0 +1,37 @@
+# The course's entry points. A newcomer needs two:
+#   make lab    set everything up and open JupyterLab on lesson 1
+#   make test   set everything up and run every check
+VENV ?= .venv
+BIN := $(VENV)/bin
+LESSON ?= 01_backprop
+PYTEST_ARGS ?=
+
+.PHONY: setup lab test lint format release validate bench browser clean
+
+setup:
+	@bash scripts/setup.sh
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/$(LESSON).ipynb
+
+test: setup
+	@bash scripts/install-browser.sh
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+release: setup
+	$(BIN)/autograder release
+
+validate: setup
+	$(BIN)/autograder validate
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-artifacts autograder/release

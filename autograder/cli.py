@@ -1,0 +1,94 @@
+"""The ``autograder`` command: release, validate (and grade) the course's lessons.
+
+Exit status: 0 success, 1 a lesson failed or the tool itself failed, 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from autograder.course import Course, UsageError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _course(args: argparse.Namespace) -> Course:
+    course = Course()
+    if args.course is not None:
+        if not (args.course / "source").is_dir():
+            raise UsageError(f"--course {args.course}: no source/ folder of masters there")
+        course = Course(root=args.course.resolve(), notebooks=course.notebooks)
+    if args.notebooks is not None:
+        course = Course(root=course.root, notebooks=args.notebooks.resolve())
+    return course
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from autograder.lint import MasterError
+    from autograder.nbgrader_run import NbgraderFailed
+    from autograder.release import release
+
+    course = _course(args)
+    status = EXIT_OK
+    for lesson in course.select(args.lessons):
+        try:
+            path = release(course, lesson)
+        except (MasterError, NbgraderFailed) as exc:
+            print(f"{lesson}: NOT released\n{exc}", file=sys.stderr)
+            status = EXIT_FAILED
+            continue
+        print(f"{lesson}: released -> {path}")
+    return status
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from autograder.validate import validate_lesson
+
+    course = _course(args)
+    status = EXIT_OK
+    for lesson in course.select(args.lessons):
+        result = validate_lesson(course, lesson, timeout=args.timeout)
+        print(result.line(), flush=True)
+        for problem in result.problems:
+            print(f"    {problem}")
+        if not result.ok:
+            status = EXIT_FAILED
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autograder", description="Release, validate and grade the Gradient Flow course."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def lesson_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("lessons", nargs="*", metavar="LESSON", help="lesson ids (default: all)")
+        p.add_argument("--course", type=Path, help="course root (default: the autograder folder)")
+        p.add_argument(
+            "--notebooks", type=Path, help="student notebooks folder (default: notebooks/)"
+        )
+        return p
+
+    p = lesson_command("release", "Write each lesson's student version to notebooks/.")
+    p.set_defaults(func=cmd_release)
+    p = lesson_command(
+        "validate", "Check that every master passes its tests and every student version none."
+    )
+    p.add_argument("--timeout", type=int, default=300, help="seconds per cell (default 300)")
+    p.set_defaults(func=cmd_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"autograder {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,26 @@
+"""Shared fixtures: the repository, the real course, and a scratch fixture course."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE_COURSE = REPO / "tests" / "fixtures" / "course"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture
+def fixture_course(tmp_path: Path):
+    """A writable copy of the one-assignment fixture course, with its notebooks folder."""
+    from autograder.course import Course
+
+    root = tmp_path / "course"
+    shutil.copytree(FIXTURE_COURSE, root)
+    return Course(root=root, notebooks=tmp_path / "notebooks")

@@ -1,0 +1,96 @@
+"""environment.yml (Binder) agrees with pyproject.toml, and repo2docker picks it up."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from tests.conftest import REPO
+
+# pyproject name -> conda-forge name, where they differ.
+CONDA_NAME = {"torch": "pytorch-cpu"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~ \[;]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def _runtime_deps() -> list[str]:
+    with open(REPO / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)["project"]["dependencies"]
+
+
+def _env() -> dict:
+    return yaml.safe_load((REPO / "environment.yml").read_text())
+
+
+def test_environment_is_conda_forge_only_python_311():
+    env = _env()
+    assert env["channels"][0] == "conda-forge"
+    assert set(env["channels"]) <= {"conda-forge", "nodefaults"}
+    assert "python=3.11" in env["dependencies"]
+
+
+def test_environment_names_every_runtime_dependency_of_pyproject():
+    conda = {_name(d) for d in _env()["dependencies"] if isinstance(d, str)}
+    missing = [d for d in _runtime_deps() if CONDA_NAME.get(_name(d), _name(d)) not in conda]
+    assert not missing, f"environment.yml lacks pyproject dependencies: {missing}"
+
+
+def test_environment_has_cpu_only_torch():
+    names = {_name(d) for d in _env()["dependencies"] if isinstance(d, str)}
+    assert "pytorch-cpu" in names
+    assert not names & {"pytorch", "pytorch-gpu", "torch", "pytorch-cuda", "cudatoolkit"}
+
+
+def test_version_bounds_agree():
+    conda = {_name(d): d for d in _env()["dependencies"] if isinstance(d, str)}
+    for dep in _runtime_deps():
+        name = CONDA_NAME.get(_name(dep), _name(dep))
+        bounds = dep[len(_name(dep)) :].replace(" ", "")
+        assert conda[name].replace(" ", "").endswith(bounds), f"{dep} vs {conda[name]}"
+
+
+def test_postbuild_installs_the_course_and_hides_instructor_extensions():
+    text = (REPO / "postBuild").read_text()
+    assert "pip install" in text and "student-jupyter.sh" in text
+    helper = (REPO / "scripts" / "student-jupyter.sh").read_text()
+    assert all(p in helper for p in ("formgrader", "create-assignment"))
+
+
+def test_readme_badges_open_each_lesson():
+    from autograder.course import LESSONS
+
+    readme = (REPO / "README.md").read_text()
+    for lesson in LESSONS:
+        assert f"?urlpath=lab/tree/notebooks/{lesson}.ipynb" in readme, lesson
+
+
+def test_repo2docker_picks_the_conda_build_pack(tmp_path):
+    """`repo2docker --no-build` on a copy of the repo chooses the conda build pack."""
+    here = str(Path(sys.executable).parent)  # the venv's bin, even when not activated
+    exe = shutil.which("repo2docker", path=here) or shutil.which("repo2docker")
+    if exe is None:
+        pytest.skip("repo2docker is not installed (pip install jupyter-repo2docker)")
+    for name in ("environment.yml", "postBuild", "pyproject.toml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    run = subprocess.run(
+        [exe, "--no-build", "--debug", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    text = run.stdout + run.stderr
+    assert run.returncode == 0, text[-2000:]
+    assert "Building conda environment for python=3.11" in text, text[-2000:]
+    assert '--file "environment.yml"' in text, "the conda build pack did not use environment.yml"
+    assert "./postBuild" in text, "postBuild (course install, student extensions) is not run"

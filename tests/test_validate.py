@@ -1,0 +1,52 @@
+"""autograder validate: the fixture course passes; broken masters and students are caught."""
+
+import json
+
+import pytest
+
+from autograder.cli import main
+from autograder.release import release
+from autograder.validate import validate_lesson
+
+pytestmark = pytest.mark.slow
+
+
+def _set_solution(path, old, new):
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        cell["source"] = src.replace(old, new)
+    path.write_text(json.dumps(nb))
+
+
+def test_valid_fixture_passes_through_cli(fixture_course, capsys):
+    args = ["--course", str(fixture_course.root), "--notebooks", str(fixture_course.notebooks)]
+    assert main(["release", *args]) == 0
+    assert main(["validate", *args]) == 0
+    assert "fixture_sum: ok" in capsys.readouterr().out
+
+
+def test_wrong_master_solution_is_reported(fixture_course, capsys):
+    _set_solution(fixture_course.master("fixture_sum"), "return a + b", "return a - b")
+    release(fixture_course, "fixture_sum")
+    args = ["--course", str(fixture_course.root), "--notebooks", str(fixture_course.notebooks)]
+    assert main(["validate", *args]) == 1
+    out = capsys.readouterr().out
+    assert "fixture_sum: FAILED" in out and "master: a test fails" in out
+    assert "should be 3, got -1" in out
+
+
+def test_student_version_that_passes_a_test_is_reported(fixture_course):
+    release(fixture_course, "fixture_sum")
+    # A student version that already holds an answer: its test passes with no work done.
+    _set_solution(
+        fixture_course.student("fixture_sum"), "raise NotImplementedError()", "answer_sqrt = 4.0"
+    )
+    result = validate_lesson(fixture_course, "fixture_sum")
+    assert not result.ok
+    assert any("a test passes without a solution" in p for p in result.problems), result.problems
+
+
+def test_missing_student_version_is_reported(fixture_course):
+    result = validate_lesson(fixture_course, "fixture_sum")
+    assert any("run `autograder release`" in p for p in result.problems)
