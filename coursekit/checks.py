@@ -1,0 +1,141 @@
+"""Checks for visible test cells: short, specific messages a student can act on.
+
+A failed check raises ``CheckFailed`` (an AssertionError), shown in the
+notebook as its message alone, without a traceback into this module. A
+function that still raises NotImplementedError is reported as "you have not
+implemented X yet". Nothing here writes to stderr or warns on success:
+nbgrader scores a test cell 0 if it writes anything to stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from coursekit._arrays import to_numpy
+
+
+class CheckFailed(AssertionError):
+    """A check did not pass. IPython shows only the message, not a traceback."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[31m✗ {self}\x1b[0m"]
+
+
+class NotImplementedYet(CheckFailed):
+    """The student's function still raises NotImplementedError."""
+
+
+@contextlib.contextmanager
+def exercise(name: str) -> Iterator[None]:
+    """Run the body as a check of exercise ``name``.
+
+    Turns a NotImplementedError from the student's code into a clear
+    "not implemented yet" message, and prefixes other failures with the name.
+    """
+    try:
+        yield
+    except NotImplementedError:
+        raise NotImplementedYet(
+            f"{name}: you have not implemented {name} yet (not implemented yet). "
+            "Replace `raise NotImplementedError()` in its cell with your code, run that cell, "
+            "then run this one again."
+        ) from None
+    except CheckFailed as exc:
+        if str(exc).startswith(f"{name}:"):
+            raise
+        raise type(exc)(f"{name}: {exc}") from None
+
+
+def fail(message: str) -> None:
+    """Fail a check with ``message`` (no traceback shown)."""
+    raise CheckFailed(message)
+
+
+def expect(condition: bool, message: str) -> None:
+    """Fail with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise CheckFailed(message)
+
+
+def expect_shape(got: Any, shape: Sequence[int], name: str) -> None:
+    """Check that ``got`` (array, tensor) has exactly ``shape``."""
+    if got is None:
+        raise CheckFailed(f"{name} is None: did you forget to `return` it?")
+    actual = tuple(to_numpy(got).shape)
+    if actual != tuple(shape):
+        hint = ""
+        if sorted(actual) == sorted(shape):
+            hint = " (the same sizes in another order: a transpose missing or one too many?)"
+        elif len(actual) != len(shape):
+            hint = " (a sum or mean over the wrong axis, or keepdims?)"
+        raise CheckFailed(f"{name} has shape {actual}, expected {tuple(shape)}{hint}")
+
+
+def expect_finite(got: Any, name: str) -> None:
+    """Check that every entry of ``got`` is finite (no NaN or inf)."""
+    if got is None:
+        raise CheckFailed(f"{name} is None: did you forget to `return` it?")
+    arr = to_numpy(got).astype(np.float64, copy=False)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0]) if arr.ndim else ()
+        raise CheckFailed(
+            f"{name} has {int(bad.sum())} non-finite value(s), the first {arr[where]} at index "
+            f"{where}: look for a division by zero, log(0) or exp of a large number"
+        )
+
+
+def expect_close(
+    got: Any,
+    expected: Any,
+    name: str,
+    rtol: float = 1e-7,
+    atol: float = 1e-9,
+    hint: str = "",
+) -> None:
+    """Check ``got`` against ``expected``: ``|got - expected| <= atol + rtol * |expected|``.
+
+    The message names the worst entry (index, both values), the shapes, and a hint.
+    """
+    if got is None:
+        raise CheckFailed(f"{name} is None: did you forget to `return` it?")
+    expected_arr = to_numpy(expected).astype(np.float64)
+    try:
+        got_arr = to_numpy(got).astype(np.float64)
+    except (TypeError, ValueError):
+        raise CheckFailed(
+            f"{name} should be a number or an array, got {type(got).__name__}"
+        ) from None
+    expect_shape(got_arr, expected_arr.shape, name)
+    expect_finite(got_arr, name)
+    diff = np.abs(got_arr - expected_arr)
+    allowed = atol + rtol * np.abs(expected_arr)
+    if np.all(diff <= allowed):
+        return
+    excess = diff - allowed
+    worst = np.unravel_index(int(np.argmax(excess)), excess.shape) if excess.ndim else ()
+    worst = tuple(int(i) for i in worst)
+    where = f" at index {worst}" if worst else ""
+    n_bad = int(np.sum(diff > allowed))
+    message = (
+        f"{name} is off{where}: expected {expected_arr[worst]:.6g}, got {got_arr[worst]:.6g} "
+        f"({n_bad} of {diff.size} entries differ by more than rtol={rtol:g}, atol={atol:g})"
+    )
+    if worst and np.allclose(got_arr, -expected_arr, rtol=rtol, atol=atol):
+        message += "; every entry has the wrong sign"
+    elif expected_arr.size > 1 and np.allclose(
+        got_arr * expected_arr.size, expected_arr, rtol=1e-6
+    ):
+        message += "; yours is the expected value divided by its size"
+    if hint:
+        message += f". Hint: {hint}"
+    raise CheckFailed(message)
+
+
+def passed(name: str) -> None:
+    """Print a short success line (stdout only)."""
+    print(f"✓ {name}: all visible checks passed")

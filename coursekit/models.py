@@ -1,0 +1,209 @@
+"""Model builders for the experiments: configurable MLPs and a vanilla RNN."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import torch
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+}
+INITS = ("default", "xavier", "he", "normal(std)")
+_NORMAL = re.compile(r"^normal\(\s*([0-9.eE+-]+)\s*\)$")
+
+
+def normal(std: float) -> str:
+    """The init spec for weights drawn from N(0, std^2): ``mlp(..., init=normal(1.0))``."""
+    if not (isinstance(std, int | float) and math.isfinite(std) and std > 0):
+        raise ValueError(f"std must be a positive number, got {std!r}")
+    return f"normal({std})"
+
+
+def _parse_init(init: str) -> tuple[str, float | None]:
+    if init in ("default", "xavier", "he"):
+        return init, None
+    match = _NORMAL.match(init) if isinstance(init, str) else None
+    if match:
+        std = float(match.group(1))
+        if std > 0:
+            return "normal", std
+    raise ValueError(f"init must be one of {', '.join(INITS)} (e.g. 'normal(0.5)'), got {init!r}")
+
+
+def _gain(activation: str) -> tuple[str, float]:
+    """The nonlinearity name and slope torch.nn.init expects for ``activation``."""
+    if activation == "leaky_relu":
+        return "leaky_relu", 0.01
+    if activation in ("relu", "elu"):
+        return "relu", 0.0
+    return activation, 0.0
+
+
+def init_linear(layer: nn.Linear, init: str, activation: str, generator: torch.Generator) -> None:
+    """Initialise ``layer.weight`` in place (bias to 0) with torch.nn.init's schemes."""
+    kind, std = _parse_init(init)
+    if kind == "default":
+        return
+    nonlinearity, slope = _gain(activation)
+    with torch.no_grad():
+        if kind == "xavier":
+            gain = nn.init.calculate_gain(nonlinearity, slope or None)
+            nn.init.xavier_uniform_(layer.weight, gain=gain, generator=generator)
+        elif kind == "he":
+            nn.init.kaiming_normal_(
+                layer.weight, a=slope, nonlinearity=nonlinearity, generator=generator
+            )
+        else:
+            nn.init.normal_(layer.weight, 0.0, std, generator=generator)
+        if layer.bias is not None:
+            layer.bias.zero_()
+
+
+class Block(nn.Module):
+    """One hidden layer: ``act(bn(linear(x)))``, dropout, and ``x +`` that if residual."""
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        activation: str,
+        batchnorm: bool,
+        residual: bool,
+        dropout: float,
+    ):
+        super().__init__()
+        self.linear = nn.Linear(n_in, n_out)
+        self.norm = nn.BatchNorm1d(n_out) if batchnorm else nn.Identity()
+        self.act = ACTIVATIONS[activation]()
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.residual = residual and n_in == n_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.drop(self.act(self.norm(self.linear(x))))
+        return x + out if self.residual else out
+
+
+class MLP(nn.Module):
+    """``depth`` hidden blocks of width ``hidden``, then a linear output layer.
+
+    Input (N, in_features) → output (N, out_features) logits.
+    """
+
+    def __init__(self, blocks: list[Block], head: nn.Linear):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+def _positive_int(value: object, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def mlp(
+    in_features: int,
+    hidden: int,
+    depth: int,
+    out_features: int,
+    activation: str = "relu",
+    init: str = "default",
+    batchnorm: bool = False,
+    residual: bool = False,
+    dropout: float = 0.0,
+    seed: int = 0,
+) -> MLP:
+    """A multi-layer perceptron for the experiments.
+
+    - depth: number of hidden layers (each ``Linear → [BatchNorm] → activation → [Dropout]``).
+    - activation: one of relu, leaky_relu, elu, sigmoid, tanh.
+    - init: default (PyTorch's), xavier, he, or normal(std) (see ``normal``).
+    - residual: add the block's input to its output where the widths match (``x + F(x)``).
+    - seed: weights are drawn from a torch.Generator seeded with it.
+
+    Input (N, in_features) → logits (N, out_features).
+    """
+    for value, name in ((in_features, "in_features"), (hidden, "hidden"), (depth, "depth")):
+        _positive_int(value, name)
+    _positive_int(out_features, "out_features")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+    _parse_init(init)
+    if not (isinstance(dropout, int | float) and 0.0 <= dropout < 1.0):
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # PyTorch's default init draws from the global generator
+        widths = [in_features] + [hidden] * depth
+        blocks = [
+            Block(n_in, n_out, activation, batchnorm, residual, float(dropout))
+            for n_in, n_out in zip(widths[:-1], widths[1:], strict=True)
+        ]
+        head = nn.Linear(hidden, out_features)
+    for block in blocks:
+        init_linear(block.linear, init, activation, generator)
+    init_linear(head, init, "linear", generator)
+    return MLP(blocks, head)
+
+
+class VanillaRNN(nn.Module):
+    """``h_t = tanh(W_xh x_t + W_hh h_{t-1} + b)``, read out from the last hidden state.
+
+    Written as an explicit loop over time so that every step is visible to hooks.
+    Input (N, T, input_size) → output (N, out_features).
+    """
+
+    def __init__(self, input_size: int, hidden: int, out_features: int):
+        super().__init__()
+        self.input = nn.Linear(input_size, hidden)
+        self.recurrent = nn.Linear(hidden, hidden, bias=False)
+        self.head = nn.Linear(hidden, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 3:
+            raise ValueError(f"x must have shape (N, T, input_size), got {tuple(x.shape)}")
+        h = x.new_zeros(x.shape[0], self.recurrent.in_features)
+        inputs = self.input(x)  # all time steps at once: (N, T, hidden)
+        for t in range(x.shape[1]):
+            h = torch.tanh(inputs[:, t] + self.recurrent(h))
+        return self.head(h)
+
+
+def rnn(
+    input_size: int = 2,
+    hidden: int = 32,
+    out_features: int = 1,
+    recurrent_scale: float = 1.0,
+    seed: int = 0,
+) -> VanillaRNN:
+    """A vanilla tanh RNN whose recurrent matrix has spectral radius ``recurrent_scale``.
+
+    W_hh is a random orthogonal matrix times ``recurrent_scale``: every eigenvalue
+    has modulus exactly that, so > 1 makes gradients through time grow and < 1
+    makes them shrink.
+    """
+    _positive_int(input_size, "input_size")
+    _positive_int(hidden, "hidden")
+    _positive_int(out_features, "out_features")
+    if not (isinstance(recurrent_scale, int | float) and 0 < recurrent_scale < 1e3):
+        raise ValueError(f"recurrent_scale must be a positive number, got {recurrent_scale!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = VanillaRNN(input_size, hidden, out_features)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        nn.init.orthogonal_(model.recurrent.weight, generator=generator)
+        model.recurrent.weight.mul_(recurrent_scale)
+    return model

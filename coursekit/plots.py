@@ -1,0 +1,333 @@
+"""The course's figures, in one style. Every function returns its Figure.
+
+Figures are built without pyplot, so a figure shows exactly once in a
+notebook (when returned from a cell) and everything works under Agg.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from coursekit._arrays import to_numpy
+from coursekit.monitor import METRICS, History
+
+STYLE = {
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "figure.dpi": 90,
+}
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f"]
+
+
+def figure(nrows: int = 1, ncols: int = 1, width: float = 6.0, height: float = 3.6):
+    """A styled Figure and its axes array (always 1-D: ``axes[0]`` ... )."""
+    with mpl.rc_context(STYLE):
+        fig = Figure(figsize=(width * ncols if ncols > 1 else width, height * nrows))
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes:  # rc_context does not outlive the call: set the style on the axes
+        ax.grid(True, alpha=STYLE["grid.alpha"])
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.set_layout_engine("constrained")
+    return fig, axes
+
+
+def _as_series(data: History | Mapping, metric: str) -> dict[str, list[float]]:
+    """label -> per-layer values (input side first)."""
+    if isinstance(data, History):
+        return {"": list(data.mean_over_steps(metric).values())}
+    if isinstance(data, Mapping):
+        out = {}
+        for label, value in data.items():
+            if isinstance(value, History):
+                out[str(label)] = list(value.mean_over_steps(metric).values())
+            elif isinstance(value, Mapping):
+                out[str(label)] = [float(v) for v in value.values()]
+            else:
+                out[str(label)] = [float(v) for v in value]
+        if not out:
+            raise ValueError("data must not be empty")
+        return out
+    raise ValueError(
+        f"data must be a monitor History or a dict of them (or of per-layer values), "
+        f"got {type(data).__name__}"
+    )
+
+
+def layer_metric(
+    data: History | Mapping,
+    metric: str = "grad_norm",
+    *,
+    log: bool = True,
+    title: str | None = None,
+    ylabel: str | None = None,
+) -> Figure:
+    """One line per run: ``metric`` of each layer, input layer (1) to output layer.
+
+    ``data`` is a History (mean over its steps), or ``{label: History}``, or
+    ``{label: {layer: value}}`` / ``{label: [values]}`` to compare runs.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    series = _as_series(data, metric)
+    fig, (ax,) = figure()
+    for i, (label, values) in enumerate(series.items()):
+        layers = np.arange(1, len(values) + 1)
+        ax.plot(layers, values, "o-", ms=3, color=COLORS[i % len(COLORS)], label=label or None)
+    if log:
+        ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("layer (1 = input side)")
+    ax.set_ylabel(ylabel or metric.replace("_", " "))
+    ax.set_title(title or f"{metric.replace('_', ' ')} per layer")
+    if any(series):
+        ax.legend()
+    return fig
+
+
+def grad_norms(data: History | Mapping, *, title: str | None = None) -> Figure:
+    """Per-layer weight-gradient L2 norms on a log scale (see ``layer_metric``)."""
+    return layer_metric(
+        data, "grad_norm", title=title or "gradient norm per layer", ylabel="‖∂L/∂W‖ (log)"
+    )
+
+
+def activation_histograms(
+    activations: Mapping[str, np.ndarray], *, bins: int = 40, title: str | None = None
+) -> Figure:
+    """One histogram per layer of its activation values. ``activations``: name -> array."""
+    if not activations:
+        raise ValueError("activations must hold at least one layer")
+    n = len(activations)
+    ncols = min(n, 5)
+    nrows = math.ceil(n / ncols)
+    fig, axes = figure(nrows, ncols, width=2.4, height=2.2)
+    for ax, (name, values) in zip(axes, activations.items(), strict=False):
+        arr = to_numpy(values).ravel()
+        ax.hist(arr, bins=bins, color=COLORS[0])
+        ax.set_title(str(name), fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def curves(
+    series: Mapping[str, Sequence[float]],
+    *,
+    x: Sequence[float] | None = None,
+    xlabel: str = "epoch",
+    ylabel: str = "",
+    title: str = "",
+    log: bool = False,
+) -> Figure:
+    """One line per label. Non-finite points are left out (a NaN run simply stops)."""
+    if not series:
+        raise ValueError("series must hold at least one curve")
+    fig, (ax,) = figure()
+    for i, (label, values) in enumerate(series.items()):
+        ys = np.asarray(values, dtype=float)
+        xs = np.asarray(x, dtype=float) if x is not None else np.arange(1, len(ys) + 1)
+        if len(xs) != len(ys):
+            raise ValueError(f"x has {len(xs)} points but series {label!r} has {len(ys)}")
+        ok = np.isfinite(ys)
+        ax.plot(
+            xs[ok],
+            ys[ok],
+            "-",
+            marker="o" if len(ys) < 30 else None,
+            ms=3,
+            color=COLORS[i % len(COLORS)],
+            label=label,
+        )
+        if not ok.all():
+            first = int(np.argmax(~ok))
+            ax.axvline(xs[first], color=COLORS[i % len(COLORS)], ls=":", lw=1)
+            ax.annotate(
+                f"{label}: non-finite",
+                (xs[first], ax.get_ylim()[1]),
+                fontsize=8,
+                color=COLORS[i % len(COLORS)],
+                ha="right",
+                va="top",
+                rotation=90,
+            )
+    if log:
+        ax.set_yscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend()
+    return fig
+
+
+def dead_units(
+    series: Mapping[str, Sequence[float]],
+    *,
+    x: Sequence[float] | None = None,
+    xlabel: str = "epoch",
+    title: str = "dead ReLU units",
+) -> Figure:
+    """Share of dead units (0..1) per run, against epochs or another x (e.g. learning rate)."""
+    fig = curves(series, x=x, xlabel=xlabel, ylabel="fraction of dead units", title=title)
+    fig.axes[0].set_ylim(-0.02, 1.02)
+    if x is not None and min(x) > 0 and max(x) / min(x) > 50:
+        fig.axes[0].set_xscale("log")
+    return fig
+
+
+def training_curves(histories, *, title: str = "") -> Figure:
+    """Loss (left) and accuracy (right) per epoch; train solid, validation dashed.
+
+    ``histories``: a TrainHistory or ``{label: TrainHistory}``.
+    """
+    if hasattr(histories, "train_loss"):
+        histories = {"": histories}
+    if not histories:
+        raise ValueError("histories must hold at least one run")
+    fig, (ax_loss, ax_acc) = figure(1, 2, width=4.2)
+    for i, (label, h) in enumerate(histories.items()):
+        color = COLORS[i % len(COLORS)]
+        epochs = np.arange(1, h.epochs + 1)
+        name = f"{label} " if label else ""
+        ax_loss.plot(epochs, h.train_loss, "-", color=color, label=f"{name}train")
+        ax_loss.plot(epochs, h.val_loss, "--", color=color, label=f"{name}val")
+        ax_acc.plot(epochs, h.train_acc, "-", color=color, label=f"{name}train")
+        ax_acc.plot(epochs, h.val_acc, "--", color=color, label=f"{name}val")
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
+    ax_acc.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def heatmap(
+    matrix: np.ndarray, *, xlabel: str = "", ylabel: str = "", title: str = "", cmap="viridis"
+) -> Figure:
+    """A matrix as an image with a colour bar (e.g. unit activity: units × inputs)."""
+    arr = to_numpy(matrix).astype(float)
+    if arr.ndim != 2:
+        raise ValueError(f"matrix must be 2-D, got shape {arr.shape}")
+    fig, (ax,) = figure()
+    image = ax.imshow(arr, aspect="auto", cmap=cmap, interpolation="nearest")
+    ax.grid(False)
+    fig.colorbar(image, ax=ax)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    return fig
+
+
+def decision_boundary(
+    predict: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    resolution: int = 200,
+    title: str = "decision boundary",
+) -> Figure:
+    """Regions a classifier assigns to each class, with the points on top.
+
+    - predict: maps points (M, 2) to class scores (M, C) or labels (M,); a torch
+      module is called on a float32 tensor.
+    - x: (N, 2) points; y: (N,) labels.
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"x must have shape (N, 2), got {x.shape}")
+    pad = 0.5
+    (x0, y0), (x1, y1) = x.min(0) - pad, x.max(0) + pad
+    gx, gy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    if hasattr(predict, "parameters"):  # a torch module
+        import torch
+
+        with torch.no_grad():
+            scores = predict(torch.as_tensor(grid, dtype=torch.float32)).numpy()
+    else:
+        scores = np.asarray(predict(grid))
+    labels = scores.argmax(1) if scores.ndim == 2 else scores
+    fig, (ax,) = figure(width=5, height=4.4)
+    ax.contourf(gx, gy, labels.reshape(gx.shape), alpha=0.25, cmap="tab10", vmin=0, vmax=9)
+    ax.scatter(
+        x[:, 0], x[:, 1], c=y, cmap="tab10", vmin=0, vmax=9, s=10, edgecolors="k", linewidths=0.3
+    )
+    ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$")
+    ax.grid(False)
+    return fig
+
+
+def expression_graph(root, *, title: str = "") -> Figure:
+    """Draw a scalar autograd graph: each node with its data and grad.
+
+    ``root`` is any object with the micrograd interface: ``data``, ``grad``,
+    ``_prev`` (its inputs) and ``_op`` (the operation that made it), and
+    optionally ``label``.
+    """
+    for attr in ("data", "grad", "_prev"):
+        if not hasattr(root, attr):
+            raise ValueError(f"root must have a .{attr} attribute (a Value), got {type(root)}")
+    # depth = longest path to the root, so inputs sit on the left and the output on the right
+    depth: dict[int, int] = {id(root): 0}
+    nodes = {id(root): root}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        for child in node._prev:
+            d = depth[id(node)] + 1
+            if depth.get(id(child), -1) < d:
+                depth[id(child)] = d
+                nodes[id(child)] = child
+                stack.append(child)
+    max_depth = max(depth.values())
+    columns: dict[int, list[int]] = {}
+    for key, d in depth.items():
+        columns.setdefault(max_depth - d, []).append(key)
+    pos = {}
+    for col, keys in columns.items():
+        for row, key in enumerate(sorted(keys)):
+            pos[key] = (col, row - (len(keys) - 1) / 2)
+    fig, (ax,) = figure(
+        width=max(4.0, 2.2 * (max_depth + 1)),
+        height=max(2.4, 1.1 * max(len(k) for k in columns.values())),
+    )
+    for key, node in nodes.items():
+        for child in node._prev:
+            (x0, y0), (x1, y1) = pos[id(child)], pos[key]
+            ax.annotate(
+                "",
+                (x1 - 0.28, y1),
+                (x0 + 0.28, y0),
+                arrowprops={"arrowstyle": "->", "color": "0.5"},
+            )
+        x, y = pos[key]
+        op = getattr(node, "_op", "")
+        label = getattr(node, "label", "")
+        text = (f"{label}  " if label else "") + (f"[{op}]\n" if op else "\n")
+        text += f"data {node.data:.4g}\ngrad {node.grad:.4g}"
+        ax.text(
+            x,
+            y,
+            text,
+            ha="center",
+            va="center",
+            fontsize=8,
+            family="monospace",
+            bbox={"boxstyle": "round", "fc": "#eef3fb", "ec": COLORS[0]},
+        )
+    ax.set_xlim(-0.6, max_depth + 0.6)
+    ys = [p[1] for p in pos.values()]
+    ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
+    ax.axis("off")
+    ax.set_title(title or "expression graph (inputs left, output right)")
+    return fig

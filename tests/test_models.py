@@ -1,0 +1,94 @@
+"""coursekit.models: shapes, inits measured against their theory, the RNN's spectrum."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from coursekit import models
+
+
+@pytest.mark.parametrize("activation", sorted(models.ACTIVATIONS))
+def test_mlp_shapes_and_depth(activation):
+    net = models.mlp(8, 16, 4, 3, activation=activation)
+    assert net(torch.randn(5, 8)).shape == (5, 3)
+    assert sum(isinstance(m, nn.Linear) for m in net.modules()) == 5
+
+
+def test_mlp_is_seeded():
+    a = models.mlp(8, 16, 3, 2, seed=1)
+    b = models.mlp(8, 16, 3, 2, seed=1)
+    c = models.mlp(8, 16, 3, 2, seed=2)
+    x = torch.randn(4, 8)
+    assert torch.equal(a(x), b(x)) and not torch.equal(a(x), c(x))
+
+
+@pytest.mark.parametrize(
+    ("init", "activation", "expected_var"),
+    [
+        ("xavier", "tanh", (5 / 3) ** 2 * 2 / (400 + 400)),
+        ("he", "relu", 2 / 400),
+        ("normal(0.5)", "relu", 0.25),
+    ],
+)
+def test_init_variance_matches_theory(init, activation, expected_var):
+    net = models.mlp(400, 400, 2, 10, activation=activation, init=init)
+    w = net.blocks[1].linear.weight
+    assert w.var().item() == pytest.approx(expected_var, rel=0.05)
+    assert torch.all(net.blocks[1].linear.bias == 0)
+
+
+def test_residual_adds_the_input():
+    net = models.mlp(6, 6, 2, 2, residual=True)
+    block = net.blocks[1]
+    x = torch.randn(3, 6)
+    assert torch.allclose(block(x), x + block.act(block.linear(x)))
+
+
+def test_batchnorm_and_dropout_are_present():
+    net = models.mlp(6, 8, 2, 2, batchnorm=True, dropout=0.3)
+    kinds = {type(m) for m in net.modules()}
+    assert nn.BatchNorm1d in kinds and nn.Dropout in kinds
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"activation": "swish"}, "activation must be one of relu"),
+        ({"init": "normal(-1)"}, "init must be one of"),
+        ({"init": "glorot"}, "init must be one of"),
+        ({"depth": 0}, "depth must be a positive integer"),
+        ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
+    ],
+)
+def test_bad_arguments_name_the_argument(kwargs, message):
+    args = {"in_features": 4, "hidden": 4, "depth": 2, "out_features": 2} | kwargs
+    with pytest.raises(ValueError, match=message):
+        models.mlp(**args)
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.0, 1.5])
+def test_rnn_spectral_radius_is_the_scale(scale):
+    net = models.rnn(hidden=24, recurrent_scale=scale)
+    radius = torch.linalg.eigvals(net.recurrent.weight.detach()).abs()
+    assert torch.allclose(radius, torch.full_like(radius, scale), atol=1e-5)
+    assert net(torch.randn(3, 7, 2)).shape == (3, 1)
+
+
+def test_rnn_gradient_grows_with_scale():
+    x = torch.randn(16, 60, 2) * 0.1
+
+    def first_input_grad(scale):
+        net = models.rnn(hidden=32, recurrent_scale=scale, seed=0)
+        xr = x.clone().requires_grad_(True)
+        net(xr).sum().backward()
+        return xr.grad[:, 0].norm().item()
+
+    assert first_input_grad(1.5) > 100 * first_input_grad(0.5)
+
+
+def test_normal_helper():
+    assert models.normal(0.5) == "normal(0.5)"
+    with pytest.raises(ValueError, match="std must be a positive number"):
+        models.normal(math.nan)

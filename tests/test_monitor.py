@@ -1,0 +1,112 @@
+"""coursekit.monitor: one row per layer per step, the right numbers, no hook left behind."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from coursekit import models
+from coursekit.monitor import GradientMonitor
+
+
+def _hooks(model):
+    return sum(len(m._forward_hooks) + len(m._backward_hooks) for m in model.modules())
+
+
+def _step(model, opt, x, y, mon):
+    opt.zero_grad()
+    nn.functional.cross_entropy(model(x), y).backward()
+    mon.record()
+    opt.step()
+
+
+@given(
+    depth=st.integers(1, 5),
+    steps=st.integers(1, 4),
+    activation=st.sampled_from(["relu", "sigmoid", "tanh", "leaky_relu"]),
+)
+@settings(max_examples=20, deadline=None)
+def test_one_row_per_layer_per_step_and_no_hook_left(depth, steps, activation):
+    model = models.mlp(4, 8, depth, 3, activation=activation)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+    with GradientMonitor(model) as mon:
+        assert _hooks(model) == depth
+        for _ in range(steps):
+            _step(model, opt, x, y, mon)
+    assert _hooks(model) == 0
+    assert len(mon.history) == (depth + 1) * steps
+    assert mon.history.steps == list(range(steps))
+    assert mon.history.layers == [f"blocks.{i}.linear" for i in range(depth)] + ["head"]
+
+
+def test_hooks_removed_on_exception():
+    model = models.mlp(4, 8, 2, 3)
+    with pytest.raises(RuntimeError), GradientMonitor(model):
+        raise RuntimeError("boom")
+    assert _hooks(model) == 0
+
+
+def test_grad_norm_matches_the_weight_gradient():
+    model = models.mlp(4, 8, 2, 3)
+    x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+    with GradientMonitor(model) as mon:
+        nn.functional.cross_entropy(model(x), y).backward()
+        mon.record()
+    norms = mon.history.at_step("grad_norm")
+    assert norms["blocks.0.linear"] == pytest.approx(
+        model.blocks[0].linear.weight.grad.norm().item()
+    )
+    assert norms["head"] == pytest.approx(model.head.weight.grad.norm().item())
+
+
+def test_update_ratio_is_the_relative_step():
+    model = models.mlp(4, 8, 1, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+    before = model.head.weight.detach().clone()
+    with GradientMonitor(model) as mon:
+        _step(model, opt, x, y, mon)
+    expected = (model.head.weight.detach() - before).norm() / before.norm()
+    assert mon.history.at_step("update_ratio")["head"] == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_dead_units_and_saturation():
+    model = models.mlp(4, 6, 1, 2, activation="relu")
+    with torch.no_grad():
+        model.blocks[0].linear.bias[:3] = -100.0  # three of six units can never fire
+    x = torch.randn(32, 4)
+    with GradientMonitor(model) as mon:
+        model(x).sum().backward()
+        mon.record()
+    assert mon.history.at_step("dead")["blocks.0.linear"] == pytest.approx(0.5)
+    assert math.isnan(mon.history.at_step("saturated")["blocks.0.linear"])
+
+    sig = models.mlp(4, 6, 1, 2, activation="sigmoid", init="normal(100.0)")
+    with GradientMonitor(sig) as mon:
+        sig(x).sum().backward()
+        mon.record()
+    assert mon.history.at_step("saturated")["blocks.0.linear"] > 0.9
+
+
+def test_rnn_layers_are_monitored():
+    net = models.rnn(hidden=8)
+    with GradientMonitor(net) as mon:
+        net(torch.randn(4, 5, 2)).sum().backward()
+        mon.record()
+    assert mon.history.layers == ["input", "recurrent", "head"]
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="model must be a torch.nn.Module"):
+        GradientMonitor("not a model")
+    with pytest.raises(ValueError, match="layers must be among"):
+        GradientMonitor(models.mlp(2, 2, 1, 2), layers=["nope"])
+    mon = GradientMonitor(models.mlp(2, 2, 1, 2))
+    with pytest.raises(ValueError, match="history is empty"):
+        mon.history.at_step("grad_norm")
+    with pytest.raises(ValueError, match="metric must be one of"):
+        mon.history.series("nope", "head")

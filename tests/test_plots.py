@@ -1,0 +1,83 @@
+"""coursekit.plots: every figure renders under Agg and shows what it is asked to."""
+
+import io
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from coursekit import data, models, plots
+from coursekit.monitor import GradientMonitor
+from coursekit.train import TrainHistory
+
+
+def _render(fig):
+    assert isinstance(fig, Figure)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")  # what the notebook's inline backend does
+    assert buffer.getvalue().startswith(b"\x89PNG")
+    return fig
+
+
+@pytest.fixture(scope="module")
+def history():
+    model = models.mlp(4, 8, 3, 2, activation="sigmoid")
+    with GradientMonitor(model) as mon:
+        model(torch.randn(6, 4)).sum().backward()
+        mon.record()
+    return mon.history
+
+
+def test_backend_is_agg():
+    assert matplotlib.get_backend().lower() == "agg"
+
+
+def test_grad_norms_log_scale_one_point_per_layer(history):
+    fig = _render(plots.grad_norms({"a": history, "b": {"l1": 1.0, "l2": 0.1}}))
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    assert len(ax.lines) == 2 and len(ax.lines[0].get_xdata()) == 4
+
+
+def test_layer_metric_rejects_unknown_metric(history):
+    with pytest.raises(ValueError, match="metric must be one of"):
+        plots.layer_metric(history, "nope")
+
+
+def test_training_curves_and_curves_with_nan():
+    h = TrainHistory([1.0, 0.5], [0.5, 0.8], [1.1, 0.7], [0.4, 0.7])
+    _render(plots.training_curves({"run": h}))
+    fig = _render(plots.curves({"nan run": [1.0, 2.0, float("nan")]}, ylabel="loss"))
+    assert len(fig.axes[0].lines[0].get_xdata()) == 2
+
+
+def test_other_figures_render():
+    _render(plots.activation_histograms({"l1": np.random.default_rng(0).normal(size=100)}))
+    _render(plots.dead_units({"lr 0.1": [0.0, 0.1]}, x=[1, 2]))
+    _render(plots.heatmap(np.eye(3), xlabel="input", ylabel="unit"))
+    x, y = data.moons(50)
+    _render(plots.decision_boundary(models.mlp(2, 4, 1, 2), x, y, resolution=20))
+
+
+def test_expression_graph_draws_every_node():
+    class Node:
+        def __init__(self, data, prev=(), op=""):
+            self.data, self.grad, self._prev, self._op = data, 0.0, set(prev), op
+
+    a = Node(2.0)
+    b = Node(3.0)
+    c = Node(6.0, (a, b), "*")
+    fig = _render(plots.expression_graph(c))
+    boxes = [t for t in fig.axes[0].texts if "data" in t.get_text()]
+    assert len(boxes) == 3 and any("data 6" in t.get_text() for t in boxes)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="matrix must be 2-D"):
+        plots.heatmap(np.ones(3))
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 2\)"):
+        plots.decision_boundary(lambda g: g, np.ones((3, 3)), np.ones(3))
+    with pytest.raises(ValueError, match="root must have a .data"):
+        plots.expression_graph(object())

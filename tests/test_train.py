@@ -1,0 +1,88 @@
+"""coursekit.train.fit: learns, reports divergence without raising, clips, monitors."""
+
+import math
+
+import pytest
+import torch
+
+from coursekit import data, models, train
+from coursekit.monitor import GradientMonitor
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.digits(seed=0)
+
+
+def test_fit_learns_digits(digits):
+    net = models.mlp(64, 32, 2, 10)
+    h = train.fit(net, digits, epochs=5, lr=0.1, optimizer="momentum", progress=False)
+    assert h.epochs == 5 and h.diverged is None
+    assert h.train_loss[-1] < h.train_loss[0]
+    assert h.val_acc[-1] > 0.85
+
+
+def test_fit_is_reproducible(digits):
+    runs = [
+        train.fit(models.mlp(64, 16, 1, 10), digits, epochs=2, progress=False, seed=3)
+        for _ in range(2)
+    ]
+    assert runs[0].train_loss == runs[1].train_loss
+
+
+def test_divergence_stops_and_explains(digits, capsys):
+    net = models.mlp(64, 32, 3, 10, init="normal(3.0)")
+    h = train.fit(net, digits, epochs=5, lr=5.0, progress=False)
+    assert h.diverged is not None and "epoch 1" in h.diverged
+    out = capsys.readouterr()
+    assert "Try a lower learning rate" in out.out and "clip_norm" in out.out
+    assert out.err == ""
+    assert not math.isfinite(h.step_loss[-1])
+
+
+def test_clip_norm_bounds_the_applied_gradient(digits):
+    net = models.mlp(64, 32, 2, 10, init="normal(1.0)")
+    h = train.fit(net, digits, epochs=1, lr=0.01, clip_norm=0.5, progress=False)
+    assert max(h.grad_norm) > 0.5  # norms are recorded before clipping
+    total = torch.sqrt(sum((p.grad**2).sum() for p in net.parameters()))
+    assert total.item() <= 0.5 + 1e-5
+
+
+def test_monitor_records_every_step(digits):
+    net = models.mlp(64, 16, 2, 10)
+    with GradientMonitor(net) as mon:
+        h = train.fit(net, digits, epochs=1, batch_size=512, monitor=mon, progress=False)
+    assert len(mon.history.steps) == len(h.step_loss) == math.ceil(len(digits.x_train) / 512)
+
+
+def test_regression_with_mse():
+    x, y = data.adding_problem(64, 10)
+    split = (x[:48], y[:48], x[48:], y[48:])
+    h = train.fit(models.rnn(), split, epochs=2, lr=0.01, loss="mse", progress=False)
+    assert math.isnan(h.val_acc[0]) and h.epochs == 2
+
+
+def test_progress_bar_is_silent_under_nbgrader(digits, monkeypatch, capsys):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    train.fit(models.mlp(64, 8, 1, 10), digits, epochs=1, progress=True)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"epochs": 0}, "epochs must be a positive integer"),
+        ({"lr": -1}, "lr must be a positive number"),
+        ({"optimizer": "rmsprop"}, "optimizer must be one of sgd"),
+        ({"loss": "hinge"}, "loss must be one of"),
+        ({"clip_norm": 0}, "clip_norm must be None or a positive number"),
+    ],
+)
+def test_bad_arguments(digits, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        train.fit(models.mlp(64, 8, 1, 10), digits, progress=False, **kwargs)
+
+
+def test_bad_data():
+    with pytest.raises(ValueError, match="data must be a coursekit.data.DataSplit"):
+        train.fit(models.mlp(64, 8, 1, 10), [1, 2], progress=False)
