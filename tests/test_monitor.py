@@ -110,3 +110,21 @@ def test_bad_arguments():
         mon.history.at_step("grad_norm")
     with pytest.raises(ValueError, match="metric must be one of"):
         mon.history.series("nope", "head")
+
+
+def test_every_keeps_one_step_in_k_with_one_step_update_ratios():
+    model = models.mlp(4, 8, 2, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+    with GradientMonitor(model, every=3) as mon:
+        for step in range(7):
+            if step == 3:
+                before = model.head.weight.detach().clone()
+            _step(model, opt, x, y, mon)
+            if step == 3:
+                after = model.head.weight.detach().clone()
+    assert mon.history.steps == [0, 3, 6]
+    expected = ((after - before).norm() / before.norm()).item()
+    assert mon.history.at_step("update_ratio", 3)["head"] == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="every must be a positive integer"):
+        GradientMonitor(model, every=0)
