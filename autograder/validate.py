@@ -44,13 +44,18 @@ def _first_line(text: str, limit: int = 300) -> str:
 
 
 def _run_validator(notebook: Path, *, invert: bool, timeout: int) -> dict:
-    """Execute a copy of ``notebook`` in a scratch folder under nbgrader's Validator."""
+    """Execute a copy of ``notebook`` in a scratch folder under nbgrader's Validator.
+
+    For a master (``invert=False``) every code cell must run without an error
+    or stderr output, not only the graded ones (nbgrader's ``validate_all``).
+    """
     _put_own_tools_on_path()
     with tempfile.TemporaryDirectory(prefix="gf-validate-") as tmp:
         copy = Path(tmp) / notebook.name
         shutil.copyfile(notebook, copy)
         validator = Validator(config=course_config(Path(tmp), cell_timeout=timeout))
         validator.invert = invert
+        validator.validate_all = not invert
         return validator.validate(str(copy))
 
 
@@ -75,7 +80,7 @@ def validate_lesson(course: Course, lesson: str, *, timeout: int = 300) -> Valid
     found = _run_validator(master, invert=False, timeout=timeout)
     for cell in found.get("failed", []):
         result.problems.append(
-            f"master: a test fails: {_first_line(cell['source'], 80)!r} -> "
+            f"master: a cell fails: {_first_line(cell['source'], 80)!r} -> "
             f"{_first_line(cell.get('raw_error', ''))}"
         )
     if not student.is_file():

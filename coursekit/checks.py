@@ -10,6 +10,7 @@ nbgrader scores a test cell 0 if it writes anything to stderr.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -35,19 +36,46 @@ def exercise(name: str) -> Iterator[None]:
 
     Turns a NotImplementedError from the student's code into a clear
     "not implemented yet" message, and prefixes other failures with the name.
+    Warnings raised inside (an overflow in np.exp, a deprecation) are silenced:
+    they would go to stderr, and nbgrader scores a test cell 0 for any stderr.
+    Results are checked for finiteness instead.
     """
     try:
-        yield
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            yield
     except NotImplementedError:
         raise NotImplementedYet(
-            f"{name}: you have not implemented {name} yet (not implemented yet). "
-            "Replace `raise NotImplementedError()` in its cell with your code, run that cell, "
-            "then run this one again."
+            f"{name} is not implemented yet: replace `raise NotImplementedError()` in its cell "
+            "with your code, run that cell, then run this one again."
         ) from None
     except CheckFailed as exc:
         if str(exc).startswith(f"{name}:"):
             raise
         raise type(exc)(f"{name}: {exc}") from None
+    except Exception as exc:  # a crash inside the student's code: say what and where
+        raise CheckFailed(f"{name} raised {type(exc).__name__}: {exc}{_where(exc)}") from exc
+
+
+def _where(exc: BaseException) -> str:
+    """`` (at line N: source)`` for the innermost frame of notebook code in a traceback."""
+    import linecache
+    import traceback
+
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if "site-packages" not in f.filename
+        and "/coursekit/" not in f.filename
+        and "/autograder/" not in f.filename
+        and "/lib/python" not in f.filename
+    ]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    line = (frame.line or linecache.getline(frame.filename, frame.lineno or 0)).strip()
+    where = f" in {frame.name}" if frame.name != "<module>" else ""
+    return f" (at line {frame.lineno}{where}: {line})" if line else ""
 
 
 def fail(message: str) -> None:
@@ -139,3 +167,28 @@ def expect_close(
 def passed(name: str) -> None:
     """Print a short success line (stdout only)."""
     print(f"✓ {name}: all visible checks passed")
+
+
+def _unanswered(answer: Any, name: str) -> None:
+    if answer is None:
+        raise NotImplementedYet(
+            f"{name} is not answered yet (not implemented yet): set it in the cell above"
+        )
+
+
+def expect_choice(answer: Any, name: str, choices: str = "abcd") -> None:
+    """Check that a multiple-choice answer is one of the letters in ``choices``."""
+    _unanswered(answer, name)
+    if not isinstance(answer, str) or answer.strip().lower() not in choices:
+        raise CheckFailed(
+            f"{name} must be one letter among {', '.join(repr(c) for c in choices)}, got {answer!r}"
+        )
+
+
+def expect_number(answer: Any, name: str) -> None:
+    """Check that a numeric answer is a finite number."""
+    _unanswered(answer, name)
+    if isinstance(answer, bool) or not isinstance(answer, int | float | np.integer | np.floating):
+        raise CheckFailed(f"{name} must be a number, got {type(answer).__name__}: {answer!r}")
+    if not np.isfinite(answer):
+        raise CheckFailed(f"{name} must be finite, got {answer}")

@@ -293,9 +293,21 @@ def expression_graph(root, *, title: str = "") -> Figure:
     columns: dict[int, list[int]] = {}
     for key, d in depth.items():
         columns.setdefault(max_depth - d, []).append(key)
-    pos = {}
-    for col, keys in columns.items():
-        for row, key in enumerate(sorted(keys)):
+    consumers: dict[int, list[int]] = {}
+    for key, node in nodes.items():
+        for child in node._prev:
+            consumers.setdefault(id(child), []).append(key)
+    # Place the output column first, then each column to its left ordered by the
+    # mean height of the nodes it feeds: few crossing edges.
+    pos: dict[int, tuple[float, float]] = {}
+    for col in sorted(columns, reverse=True):
+
+        def height(key: int) -> float:
+            ys = [pos[c][1] for c in consumers.get(key, []) if c in pos]
+            return sum(ys) / len(ys) if ys else 0.0
+
+        keys = sorted(columns[col], key=lambda k: (height(k), str(getattr(nodes[k], "label", ""))))
+        for row, key in enumerate(keys):
             pos[key] = (col, row - (len(keys) - 1) / 2)
     fig, (ax,) = figure(
         width=max(4.0, 2.2 * (max_depth + 1)),

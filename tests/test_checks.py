@@ -69,7 +69,7 @@ def test_exercise_turns_not_implemented_into_a_message():
     with pytest.raises(checks.NotImplementedYet) as info:
         with checks.exercise("linear_forward"):
             linear_forward(1)
-    assert "not implemented linear_forward yet" in str(info.value)
+    assert str(info.value).startswith("linear_forward is not implemented yet: replace")
     assert isinstance(info.value, AssertionError)
 
 
@@ -83,3 +83,35 @@ def test_ipython_shows_the_message_without_traceback():
     err = checks.CheckFailed("out is off")
     (line,) = err._render_traceback_()
     assert "out is off" in line and "Traceback" not in line
+
+
+def test_exercise_silences_warnings_of_the_students_code(capfd):
+    with checks.exercise("sigmoid_forward"):
+        out = 1 / (1 + np.exp(np.array([1000.0])))  # overflow warning in a correct solution
+        warnings.warn("a student's deprecation warning", DeprecationWarning, stacklevel=1)
+    assert out[0] == 0.0
+    assert capfd.readouterr().err == ""
+
+
+def test_unanswered_questions_say_so():
+    with pytest.raises(checks.NotImplementedYet, match="answer_q is not answered yet"):
+        checks.expect_choice(None, "answer_q")
+    with pytest.raises(checks.CheckFailed, match="one letter among 'a', 'b'"):
+        checks.expect_choice("z", "answer_q", "ab")
+    with pytest.raises(checks.CheckFailed, match="must be a number"):
+        checks.expect_number("12", "answer_n")
+    checks.expect_choice(" B ", "answer_q")
+    checks.expect_number(np.float64(1.5), "answer_n")
+
+
+def test_exercise_reports_a_crash_with_its_line():
+    def linear_backward(dout, cache):
+        x, w = cache
+        return dout.T @ x  # wrong shapes
+
+    with pytest.raises(checks.CheckFailed) as info:
+        with checks.exercise("linear_backward"):
+            linear_backward(np.ones((2, 3)), (np.ones((4, 5)), None))
+    msg = str(info.value)
+    assert msg.startswith("linear_backward raised ValueError:")
+    assert "in linear_backward: return dout.T @ x" in msg

@@ -32,7 +32,7 @@ def test_wrong_master_solution_is_reported(fixture_course, capsys):
     args = ["--course", str(fixture_course.root), "--notebooks", str(fixture_course.notebooks)]
     assert main(["validate", *args]) == 1
     out = capsys.readouterr().out
-    assert "fixture_sum: FAILED" in out and "master: a test fails" in out
+    assert "fixture_sum: FAILED" in out and "master: a cell fails" in out
     assert "should be 3, got -1" in out
 
 
@@ -50,3 +50,10 @@ def test_student_version_that_passes_a_test_is_reported(fixture_course):
 def test_missing_student_version_is_reported(fixture_course):
     result = validate_lesson(fixture_course, "fixture_sum")
     assert any("run `autograder release`" in p for p in result.problems)
+
+
+def test_error_in_an_ungraded_master_cell_is_reported(fixture_course):
+    _set_solution(fixture_course.master("fixture_sum"), "import math", "import math\n1 / 0")
+    release(fixture_course, "fixture_sum")
+    result = validate_lesson(fixture_course, "fixture_sum")
+    assert any("ZeroDivisionError" in p for p in result.problems), result.problems

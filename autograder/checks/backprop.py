@@ -1,0 +1,307 @@
+"""Hidden checks of lesson 01_backprop. Oracles: PyTorch autograd, analytic derivatives."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from autograder.checks.common import check_choice, check_number, forbid_calls, rng_for
+from coursekit import checks, gradcheck
+
+LESSON = "01_backprop"
+# Hidden cases: shapes other than the visible ones, a batch of one, a wide layer.
+LINEAR_SHAPES = [(1, 7, 3), (5, 2, 9), (13, 6, 4)]
+
+
+def _t(a: np.ndarray) -> torch.Tensor:
+    return torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=True)
+
+
+def _unpack(result, name: str, n: int) -> tuple:
+    if not isinstance(result, tuple) or len(result) != n:
+        got = f"a tuple of {len(result)}" if isinstance(result, tuple) else type(result).__name__
+        checks.fail(f"{name} must return a tuple of {n} values, got {got}")
+    return result
+
+
+def _float32_close(got, expected, name: str) -> None:
+    checks.expect_close(got, expected, f"{name} (float32 input)", rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------- layers
+
+
+def linear_forward(student) -> None:
+    with checks.exercise("linear_forward"):
+        for n, d, m in LINEAR_SHAPES:
+            rng = rng_for(f"linear_forward{n}{d}{m}")
+            x, w, b = rng.normal(size=(n, d)), rng.normal(size=(d, m)), rng.normal(size=m)
+            out, _ = _unpack(student(x, w, b), "linear_forward", 2)
+            expected = torch.nn.functional.linear(_t(x), _t(w).T, _t(b)).detach()
+            checks.expect_close(out, expected, f"out for x {x.shape}, w {w.shape}")
+            out32, _ = student(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32))
+            _float32_close(out32, expected, "out")
+
+
+def linear_backward(forward, backward) -> None:
+    with checks.exercise("linear_backward"):
+        for n, d, m in LINEAR_SHAPES:
+            rng = rng_for(f"linear_backward{n}{d}{m}")
+            x, w, b = rng.normal(size=(n, d)), rng.normal(size=(d, m)), rng.normal(size=m)
+            dout = rng.normal(size=(n, m))
+            xt, wt, bt = _t(x), _t(w), _t(b)
+            (xt @ wt + bt).backward(torch.tensor(dout))
+            _, cache = forward(x, w, b)
+            dx, dw, db = _unpack(backward(dout, cache), "linear_backward", 3)
+            where = f" (N={n}, D={d}, M={m})"
+            checks.expect_close(dx, xt.grad, "dx" + where, hint="dx = dout @ w.T")
+            checks.expect_close(dw, wt.grad, "dw" + where, hint="dw has the shape of w: (D, M)")
+            checks.expect_close(db, bt.grad, "db" + where, hint="sum dout over the batch axis")
+            _, cache32 = forward(*(a.astype(np.float32) for a in (x, w, b)))
+            dx32, dw32, db32 = backward(dout.astype(np.float32), cache32)
+            _float32_close(dw32, wt.grad, "dw")
+
+
+def _elementwise(forward, backward, torch_fn, name: str, big: float) -> None:
+    for shape in [(1, 5), (6, 3), (2, 3, 4)]:
+        rng = rng_for(f"{name}{shape}")
+        x = rng.normal(size=shape) * 3
+        x[np.abs(x) < 1e-3] = 0.5  # keep away from the kink of relu at 0
+        dout = rng.normal(size=shape)
+        xt = _t(x)
+        out_t = torch_fn(xt)
+        out_t.backward(torch.tensor(dout))
+        out, cache = _unpack(forward(x), f"{name}_forward", 2)
+        checks.expect_close(out, out_t.detach(), f"{name}_forward output for shape {shape}")
+        dx = backward(dout, cache)
+        checks.expect_close(dx, xt.grad, f"{name}_backward dx for shape {shape}")
+        out32, cache32 = forward(x.astype(np.float32))
+        _float32_close(out32, out_t.detach(), f"{name}_forward output")
+    x = np.array([[-big, -1.0, 0.5, big]])
+    out, cache = forward(x)
+    checks.expect_finite(out, f"{name}_forward of ±{big:g}")
+    checks.expect_finite(backward(np.ones_like(x), cache), f"{name}_backward at ±{big:g}")
+
+
+def relu_forward(student) -> None:
+    with checks.exercise("relu_forward"):
+        for shape in [(1, 5), (2, 3, 4)]:
+            x = rng_for(f"relu_forward{shape}").normal(size=shape)
+            out, _ = _unpack(student(x), "relu_forward", 2)
+            checks.expect_close(out, torch.relu(torch.tensor(x)), f"out for shape {shape}")
+        x = np.array([[-2.0, 3.0]])
+        before = x.copy()
+        student(x)
+        checks.expect(np.array_equal(x, before), "relu_forward changed its input x in place")
+
+
+def relu_backward(forward, backward) -> None:
+    with checks.exercise("relu_backward"):
+        _elementwise(forward, backward, torch.relu, "relu", 1e3)
+
+
+def sigmoid_forward(student) -> None:
+    with checks.exercise("sigmoid_forward"):
+        for shape in [(1, 4), (3, 2, 2)]:
+            x = rng_for(f"sigmoid_forward{shape}").normal(size=shape) * 4
+            out, _ = _unpack(student(x), "sigmoid_forward", 2)
+            checks.expect_close(out, torch.sigmoid(torch.tensor(x)), f"out for shape {shape}")
+
+
+def sigmoid_backward(forward, backward) -> None:
+    with checks.exercise("sigmoid_backward"):
+        _elementwise(forward, backward, torch.sigmoid, "sigmoid", 800.0)
+
+
+def softmax_cross_entropy(student) -> None:
+    with checks.exercise("softmax_cross_entropy"):
+        for n, c in [(1, 3), (7, 10), (20, 4)]:
+            rng = rng_for(f"softmax{n}{c}")
+            scores, y = rng.normal(size=(n, c)) * 3, rng.integers(0, c, n)
+            st = _t(scores)
+            loss_t = torch.nn.functional.cross_entropy(st, torch.tensor(y))
+            loss_t.backward()
+            loss, dscores = _unpack(student(scores, y), "softmax_cross_entropy", 2)
+            checks.expect_close(
+                loss, loss_t.item(), f"loss for N={n}, C={c}", hint="the mean over the batch"
+            )
+            checks.expect_close(
+                dscores, st.grad, f"dscores for N={n}, C={c}", hint="(softmax - one_hot) / N"
+            )
+        big = np.array([[1000.0, 0.0, -1000.0], [0.0, 1000.0, 10.0]])
+        loss, dscores = student(big, np.array([0, 1]))
+        checks.expect_finite(loss, "loss for scores like 1000 (subtract each row's max before exp)")
+        checks.expect_finite(dscores, "dscores for scores like 1000")
+        loss32, _ = student(scores.astype(np.float32), y)
+        _float32_close(loss32, loss_t.item(), "loss")
+
+
+def numerical_gradient(student) -> None:
+    with checks.exercise("numerical_gradient"):
+        for shape in [(3,), (2, 4), (2, 2, 2)]:
+            x = rng_for(f"numgrad{shape}").normal(size=shape)
+            before = x.copy()
+            with forbid_calls(
+                "numerical_gradient",
+                gradcheck.numerical_gradient,
+                gradcheck.numerical_gradient_array,
+            ):
+                grad = student(lambda v: float(np.sum(v**3) + np.sum(np.sin(v))), x)
+            checks.expect_close(
+                grad,
+                3 * before**2 + np.cos(before),
+                f"numerical gradient of sum(x**3 + sin(x)) for shape {shape}",
+                rtol=1e-7,
+                atol=1e-8,
+                hint="central differences: (f(x + h) - f(x - h)) / (2 * h), one entry at a time",
+            )
+            checks.expect(
+                np.array_equal(x, before),
+                "numerical_gradient must put every entry of x back as it was",
+            )
+        grad = student(lambda v: float(v[0] * v[1]), np.array([2.0, 5.0]), h=1e-3)
+        checks.expect_close(grad, [5.0, 2.0], "gradient of x0*x1 with h=1e-3 (use h)")
+
+
+# ---------------------------------------------------------------- Value
+
+
+def _leaf(value_cls, x: float):
+    v = value_cls(x)
+    checks.expect(hasattr(v, "grad") and hasattr(v, "data"), "Value needs .data and .grad")
+    return v
+
+
+def value_mul(value_cls) -> None:
+    with checks.exercise("Value.__mul__"):
+        for a_, b_ in [(3.0, -2.0), (0.5, 4.0), (-1.5, -0.25)]:
+            a, b = _leaf(value_cls, a_), _leaf(value_cls, b_)
+            c = a * b
+            checks.expect_close(c.data, a_ * b_, f"({a_}) * ({b_})")
+            c.grad = 1.0
+            c._backward()
+            checks.expect_close(a.grad, b_, f"a.grad for c = a*b with a={a_}, b={b_}")
+            checks.expect_close(b.grad, a_, f"b.grad for c = a*b with a={a_}, b={b_}")
+        a = _leaf(value_cls, 3.0)
+        d = a * a
+        d.grad = 1.0
+        d._backward()
+        checks.expect_close(
+            a.grad, 6.0, "a.grad for d = a*a", hint="accumulate with +=: a feeds both sides"
+        )
+        a = _leaf(value_cls, 2.0)
+        e = 5 * a  # __rmul__ with a plain number
+        e.grad = 2.0
+        e._backward()
+        checks.expect_close(a.grad, 10.0, "a.grad for e = 5*a with e.grad = 2 (chain rule)")
+
+
+def value_tanh(value_cls) -> None:
+    with checks.exercise("Value.tanh"):
+        for x in [-3.0, -0.4, 0.0, 0.9, 2.5]:
+            a = _leaf(value_cls, x)
+            out = a.tanh()
+            checks.expect_close(out.data, math.tanh(x), f"tanh({x})")
+            out.grad = 0.5
+            out._backward()
+            t = torch.tensor(x, requires_grad=True, dtype=torch.float64)
+            (torch.tanh(t) * 0.5).backward()
+            checks.expect_close(
+                a.grad,
+                t.grad.item(),
+                f"a.grad for tanh at {x} with out.grad = 0.5",
+                hint="d tanh(x)/dx = 1 - tanh(x)**2, times out.grad",
+            )
+
+
+def _reused(a, b):
+    s = a + a
+    return s + s  # a is reused: a.grad must be 4
+
+
+def _diamond(a, b):
+    c = a + b
+    return c**2 + (c + 1.5).relu() + a**3
+
+
+def _deep_chain(a, b):
+    x = a
+    for _ in range(6):
+        x = (x + b) ** 2 - b  # b feeds every level
+    return x.exp() + x
+
+
+# Built only from operations the notebook gives (+, -, **, relu, exp), so that
+# Value.backward is checked independently of the student's __mul__ and tanh.
+# torch tensors have the same methods: the same function builds the oracle.
+GRAPHS = {"b = a + a; c = b + b": _reused, "diamond": _diamond, "deep chain": _deep_chain}
+
+
+def value_backward(value_cls) -> None:
+    with checks.exercise("Value.backward"):
+        for name, build in GRAPHS.items():
+            a, b = _leaf(value_cls, 0.7), _leaf(value_cls, -0.3)
+            out = build(a, b)
+            out.backward()
+            at = torch.tensor(0.7, requires_grad=True, dtype=torch.float64)
+            bt = torch.tensor(-0.3, requires_grad=True, dtype=torch.float64)
+            build(at, bt).backward()
+            hint = "visit nodes in reverse topological order, each once, and start from grad 1"
+            checks.expect_close(out.grad, 1.0, f"{name}: the output's own grad")
+            for leaf, oracle, label in ((a, at, "a"), (b, bt, "b")):
+                expected = 0.0 if oracle.grad is None else oracle.grad.item()  # unused leaf
+                checks.expect_close(leaf.grad, expected, f"{name}: {label}.grad", hint=hint)
+
+
+# ---------------------------------------------------------------- network and questions
+
+
+def two_layer_net(student) -> None:
+    with checks.exercise("two_layer_net"):
+        for n, d, h, c in [(1, 4, 3, 2), (9, 6, 5, 3)]:
+            rng = rng_for(f"twolayer{n}{d}{h}{c}")
+            params = {
+                "W1": rng.normal(size=(d, h)),
+                "b1": rng.normal(size=h) * 0.1,
+                "W2": rng.normal(size=(h, c)),
+                "b2": rng.normal(size=c) * 0.1,
+            }
+            x, y = rng.normal(size=(n, d)), rng.integers(0, c, n)
+            tp = {k: _t(v) for k, v in params.items()}
+            hidden = torch.relu(torch.tensor(x) @ tp["W1"] + tp["b1"])
+            loss_t = torch.nn.functional.cross_entropy(
+                hidden @ tp["W2"] + tp["b2"], torch.tensor(y)
+            )
+            loss_t.backward()
+            loss, grads = _unpack(student(params, x, y), "two_layer_net", 2)
+            checks.expect_close(loss, loss_t.item(), f"loss (N={n})")
+            checks.expect(isinstance(grads, dict), "grads must be a dict like params")
+            for key in params:
+                checks.expect(key in grads, f"grads has no entry {key!r}")
+                checks.expect_close(grads[key], tp[key].grad, f"grads[{key!r}] (N={n})")
+
+
+_Q_BACKWARD = "d5be819e04652178"  # digest(LESSON, "q_backward", <the answer>)
+
+
+def q_backward(answer) -> None:
+    check_choice(answer, "answer_backward", LESSON, "q_backward", _Q_BACKWARD, "abcd")
+
+
+def q_chain_rule(answer) -> None:
+    # d/dw (w*x - t)**2 at w = 1.5, x = -2, t = 1, by autograd
+    w = torch.tensor(1.5, requires_grad=True, dtype=torch.float64)
+    ((w * -2.0 - 1.0) ** 2).backward()
+    check_number(answer, "answer_chain_rule", w.grad.item(), rel=1e-6)
+
+
+def q_vanishing(answer) -> None:
+    # the largest possible product of 10 sigmoid derivatives
+    x = torch.zeros(1, requires_grad=True, dtype=torch.float64)
+    out = x
+    for _ in range(10):
+        out = torch.sigmoid(out) - 0.5  # keep the argument at 0: the derivative's maximum
+    out.backward()
+    check_number(answer, "answer_vanishing", x.grad.item(), rel=1e-2)

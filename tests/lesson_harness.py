@@ -1,0 +1,104 @@
+"""Run a master's test cells in-process, with wrong implementations patched in.
+
+A test cell may use only the set-up cell (the first code cell) and the
+solution cells before it: that is the course's authoring rule, and what lets
+each wrong implementation be checked in milliseconds instead of a kernel run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from autograder.course import Course
+from coursekit.checks import CheckFailed
+
+_MAGIC = re.compile(r"^\s*[%!].*$", re.MULTILINE)
+
+
+@dataclass
+class Outcome:
+    passed: bool
+    error: BaseException | None = None
+
+    @property
+    def message(self) -> str:
+        return "" if self.error is None else f"{type(self.error).__name__}: {self.error}"
+
+
+@dataclass
+class Cell:
+    index: int
+    grade_id: str
+    kind: str  # "setup", "solution" or "test"
+    source: str
+
+
+class LessonCells:
+    """The set-up, solution and test cells of a master notebook."""
+
+    def __init__(self, lesson: str, course: Course | None = None):
+        path: Path = (course or Course()).master(lesson)
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        self.cells: list[Cell] = []
+        setup_seen = False
+        for index, cell in enumerate(cells):
+            if cell["cell_type"] != "code":
+                continue
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if meta.get("solution"):
+                self.cells.append(Cell(index, meta["grade_id"], "solution", source))
+            elif meta.get("grade"):
+                self.cells.append(Cell(index, meta["grade_id"], "test", source))
+            elif not setup_seen:
+                self.cells.append(Cell(index, "setup", "setup", source))
+                setup_seen = True
+
+    def ids(self, kind: str) -> list[str]:
+        return [c.grade_id for c in self.cells if c.kind == kind]
+
+    def source(self, grade_id: str) -> str:
+        return next(c.source for c in self.cells if c.grade_id == grade_id)
+
+    def run(self, test_id: str, edits: list[tuple[str, str, str]] = ()) -> Outcome:
+        """Run the set-up cell, the solution cells before ``test_id`` (edited), then the test.
+
+        ``edits``: (solution grade id, old text, new text); each old text must occur.
+        """
+        patched = {}
+        for grade_id, old, new in edits:
+            source = patched.get(grade_id, self.source(grade_id))
+            if old not in source:
+                raise ValueError(f"{old!r} does not occur in solution cell {grade_id!r}")
+            patched[grade_id] = source.replace(old, new)
+        namespace: dict = {"__name__": "__lesson__"}
+        dtype = torch.get_default_dtype()
+        try:
+            for cell in self.cells:
+                if cell.kind == "test" and cell.grade_id != test_id:
+                    continue
+                code = _MAGIC.sub("", patched.get(cell.grade_id, cell.source))
+                if cell.grade_id == test_id:
+                    try:
+                        exec(compile(code, f"<{test_id}>", "exec"), namespace)
+                    except (Exception, SystemExit) as exc:
+                        return Outcome(False, exc)
+                    return Outcome(True)
+                exec(compile(code, f"<cell {cell.index}: {cell.grade_id}>", "exec"), namespace)
+        finally:
+            torch.set_default_dtype(dtype)  # the set-up cell may change it
+        raise ValueError(f"no test cell {test_id!r}")
+
+
+def assert_loses_points(outcome: Outcome, description: str) -> None:
+    """The wrong implementation fails its test cell with a check's message."""
+    assert not outcome.passed, f"a wrong implementation passed: {description}"
+    assert isinstance(outcome.error, CheckFailed), (
+        f"{description}: failed with {outcome.message!r}, not with a check's explanation"
+    )
+    assert len(str(outcome.error)) > 25, f"{description}: message too terse: {outcome.message}"

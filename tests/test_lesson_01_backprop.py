@@ -1,0 +1,333 @@
+"""Lesson 01_backprop: the master earns every point; plausible mistakes lose them."""
+
+import pytest
+
+from tests.lesson_harness import LessonCells, assert_loses_points
+
+pytestmark = pytest.mark.backprop
+LESSON = LessonCells("01_backprop")
+
+# (test cell, what the mistake is, [(solution cell, correct text, wrong text), ...])
+WRONG = [
+    (
+        "test_value_mul",
+        "= instead of += (a value used twice)",
+        [
+            (
+                "value_class",
+                "self.grad += other.data * out.grad",
+                "self.grad = other.data * out.grad",
+            ),
+            (
+                "value_class",
+                "other.grad += self.data * out.grad",
+                "other.grad = self.data * out.grad",
+            ),
+        ],
+    ),
+    (
+        "test_value_mul",
+        "each input gets its own value",
+        [
+            (
+                "value_class",
+                "self.grad += other.data * out.grad",
+                "self.grad += self.data * out.grad",
+            ),
+            (
+                "value_class",
+                "other.grad += self.data * out.grad",
+                "other.grad += other.data * out.grad",
+            ),
+        ],
+    ),
+    (
+        "test_value_mul",
+        "forgets the upstream gradient",
+        [
+            ("value_class", "self.grad += other.data * out.grad", "self.grad += other.data"),
+            ("value_class", "other.grad += self.data * out.grad", "other.grad += self.data"),
+        ],
+    ),
+    (
+        "test_value_tanh",
+        "derivative 1 - t instead of 1 - t**2",
+        [
+            (
+                "value_class",
+                "self.grad += (1 - t**2) * out.grad",
+                "self.grad += (1 - t) * out.grad",
+            ),
+        ],
+    ),
+    (
+        "test_value_tanh",
+        "forgets the upstream gradient",
+        [
+            ("value_class", "self.grad += (1 - t**2) * out.grad", "self.grad += 1 - t**2"),
+        ],
+    ),
+    (
+        "test_value_backward",
+        "depth-first pre-order instead of a topological order",
+        [
+            (
+                "value_class",
+                """        order, seen = [], set()
+
+        def visit(v):
+            if v not in seen:
+                seen.add(v)
+                for child in v._prev:
+                    visit(child)
+                order.append(v)  # after all the values it was made from
+
+        visit(self)
+        self.grad = 1.0
+        for v in reversed(order):
+            v._backward()""",
+                """        self.grad = 1.0
+
+        def visit(v):
+            v._backward()
+            for child in v._prev:
+                visit(child)
+
+        visit(self)""",
+            ),
+        ],
+    ),
+    (
+        "test_value_backward",
+        "does not start from grad 1",
+        [
+            (
+                "value_class",
+                "        self.grad = 1.0\n        for v in reversed",
+                "        for v in reversed",
+            ),
+        ],
+    ),
+    (
+        "test_value_backward",
+        "forward instead of reverse order",
+        [
+            ("value_class", "for v in reversed(order):", "for v in order:"),
+        ],
+    ),
+    (
+        "test_numerical_gradient",
+        "one-sided difference",
+        [
+            (
+                "numerical_gradient",
+                "grad[index] = (plus - minus) / (2 * h)",
+                "grad[index] = (plus - f(x)) / h",
+            ),
+        ],
+    ),
+    (
+        "test_numerical_gradient",
+        "divides by h instead of 2h",
+        [
+            ("numerical_gradient", "(plus - minus) / (2 * h)", "(plus - minus) / h"),
+        ],
+    ),
+    (
+        "test_numerical_gradient",
+        "does not put the entry back",
+        [
+            ("numerical_gradient", "        x[index] = old\n", ""),
+        ],
+    ),
+    (
+        "test_linear_forward",
+        "forgets the bias",
+        [("linear_forward", "out = x @ w + b", "out = x @ w")],
+    ),
+    (
+        "test_linear_forward",
+        "subtracts the bias",
+        [("linear_forward", "out = x @ w + b", "out = x @ w - b")],
+    ),
+    (
+        "test_linear_backward",
+        "dw transposed (dout.T @ x)",
+        [("linear_backward", "dw = x.T @ dout", "dw = dout.T @ x")],
+    ),
+    (
+        "test_linear_backward",
+        "db not summed over the batch",
+        [("linear_backward", "db = dout.sum(axis=0)", "db = dout")],
+    ),
+    (
+        "test_linear_backward",
+        "db averaged instead of summed",
+        [("linear_backward", "db = dout.sum(axis=0)", "db = dout.mean(axis=0)")],
+    ),
+    (
+        "test_relu_forward",
+        "absolute value",
+        [("relu_forward", "out = np.maximum(0, x)", "out = np.abs(x)")],
+    ),
+    (
+        "test_relu_forward",
+        "changes its input in place",
+        [
+            ("relu_forward", "out = np.maximum(0, x)", "x[x < 0] = 0\n    out = x"),
+        ],
+    ),
+    (
+        "test_relu_backward",
+        "masks by dout instead of x",
+        [("relu_backward", "return dout * (x > 0)", "return dout * (dout > 0)")],
+    ),
+    (
+        "test_relu_backward",
+        "forgets dout",
+        [("relu_backward", "return dout * (x > 0)", "return (x > 0) * 1.0")],
+    ),
+    (
+        "test_sigmoid_forward",
+        "sign error in the exponent",
+        [("sigmoid_forward", "np.exp(-x)", "np.exp(x)")],
+    ),
+    (
+        "test_sigmoid_forward",
+        "tanh instead of sigmoid",
+        [("sigmoid_forward", "1.0 / (1.0 + np.exp(-x))", "np.tanh(x)")],
+    ),
+    (
+        "test_sigmoid_backward",
+        "missing the (1 - s) factor",
+        [("sigmoid_backward", "dout * s * (1 - s)", "dout * s")],
+    ),
+    (
+        "test_sigmoid_backward",
+        "derivative 1 - s",
+        [("sigmoid_backward", "dout * s * (1 - s)", "dout * (1 - s)")],
+    ),
+    (
+        "test_softmax_cross_entropy",
+        "loss not divided by N",
+        [
+            (
+                "softmax_cross_entropy",
+                "loss = -log_probs[np.arange(n), y].mean()",
+                "loss = -log_probs[np.arange(n), y].sum()",
+            ),
+        ],
+    ),
+    (
+        "test_softmax_cross_entropy",
+        "gradient not divided by N",
+        [
+            (
+                "softmax_cross_entropy",
+                "return float(loss), dscores / n",
+                "return float(loss), dscores",
+            ),
+        ],
+    ),
+    (
+        "test_softmax_cross_entropy",
+        "no max subtraction (overflows for large scores)",
+        [
+            (
+                "softmax_cross_entropy",
+                "shifted = scores - scores.max(axis=1, keepdims=True)",
+                "shifted = scores",
+            ),
+            (
+                "softmax_cross_entropy",
+                "log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))",
+                "log_probs = np.log(np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True))",
+            ),
+        ],
+    ),
+    (
+        "test_two_layer_net",
+        "skips relu_backward",
+        [("two_layer_net", "dh = relu_backward(da, cache_relu)", "dh = da")],
+    ),
+    (
+        "test_two_layer_net",
+        "hands db2 for b1",
+        [("two_layer_net", '"b1": db1', '"b1": db2 * 0 + db1.mean()')],
+    ),
+    (
+        "test_answer_backward",
+        "the optimizer's job",
+        [("answer_backward", 'answer_backward = "b"', 'answer_backward = "a"')],
+    ),
+    (
+        "test_answer_backward",
+        "computing the loss",
+        [("answer_backward", 'answer_backward = "b"', 'answer_backward = "d"')],
+    ),
+    (
+        "test_answer_chain_rule",
+        "sign error",
+        [("answer_chain_rule", "2 * (1.5 * -2 - 1) * -2", "-2 * (1.5 * -2 - 1) * -2")],
+    ),
+    (
+        "test_answer_chain_rule",
+        "forgets the inner derivative x",
+        [("answer_chain_rule", "2 * (1.5 * -2 - 1) * -2", "2 * (1.5 * -2 - 1)")],
+    ),
+    ("test_answer_vanishing", "one layer only", [("answer_vanishing", "0.25**10", "0.25")]),
+    (
+        "test_answer_vanishing",
+        "adds instead of multiplies",
+        [("answer_vanishing", "0.25**10", "0.25 * 10")],
+    ),
+]
+
+
+@pytest.mark.parametrize("test_id", LESSON.ids("test"))
+def test_master_solution_earns_every_point(test_id):
+    outcome = LESSON.run(test_id)
+    assert outcome.passed, outcome.message
+
+
+@pytest.mark.parametrize(
+    ("test_id", "mistake", "edits"), WRONG, ids=[f"{t}: {m}" for t, m, _ in WRONG]
+)
+def test_plausible_mistake_loses_points(test_id, mistake, edits):
+    assert_loses_points(LESSON.run(test_id, edits), mistake)
+
+
+def test_every_exercise_has_at_least_two_wrong_implementations():
+    counts = {t: sum(1 for w in WRONG if w[0] == t) for t in LESSON.ids("test")}
+    assert all(n >= 2 for n in counts.values()), counts
+
+
+def test_fixed_names_are_graded():
+    text = "\n".join(LESSON.source(i) for i in LESSON.ids("solution"))
+    for name in (
+        "def linear_forward(x, w, b)",
+        "def linear_backward(dout, cache)",
+        "def relu_forward(x)",
+        "def relu_backward(dout, cache)",
+        "def sigmoid_forward(x)",
+        "def sigmoid_backward(dout, cache)",
+        "def softmax_cross_entropy(scores, y)",
+        "def numerical_gradient(f, x, h=1e-5)",
+        "class Value",
+    ):
+        assert name in text, name
+
+
+def test_numerical_gradient_may_not_call_coursekit():
+    outcome = LESSON.run(
+        "test_numerical_gradient",
+        [
+            (
+                "numerical_gradient",
+                "    grad = np.zeros_like(x, dtype=np.float64)\n",
+                "    from coursekit.gradcheck import numerical_gradient as ng\n    return ng(f, x, h)\n",
+            )
+        ],
+    )
+    assert_loses_points(outcome, "calls coursekit")
+    assert "write it yourself" in str(outcome.error)
