@@ -167,6 +167,8 @@ def curves(
             )
     if log:
         ax.set_yscale("log")
+    if x is None:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend()
     return fig
@@ -197,17 +199,31 @@ def training_curves(histories, *, title: str = "") -> Figure:
     if not histories:
         raise ValueError("histories must hold at least one run")
     fig, (ax_loss, ax_acc) = figure(1, 2, width=4.2)
+    from matplotlib.lines import Line2D
+
+    handles = []
+    losses = []
     for i, (label, h) in enumerate(histories.items()):
         color = COLORS[i % len(COLORS)]
         epochs = np.arange(1, h.epochs + 1)
-        name = f"{label} " if label else ""
-        ax_loss.plot(epochs, h.train_loss, "-", color=color, label=f"{name}train")
-        ax_loss.plot(epochs, h.val_loss, "--", color=color, label=f"{name}val")
-        ax_acc.plot(epochs, h.train_acc, "-", color=color, label=f"{name}train")
-        ax_acc.plot(epochs, h.val_acc, "--", color=color, label=f"{name}val")
+        ax_loss.plot(epochs, h.train_loss, "-", color=color)
+        ax_loss.plot(epochs, h.val_loss, "--", color=color)
+        ax_acc.plot(epochs, h.train_acc, "-", color=color)
+        ax_acc.plot(epochs, h.val_acc, "--", color=color)
+        losses += [v for v in h.train_loss + h.val_loss if np.isfinite(v) and v > 0]
+        if label:
+            handles.append(Line2D([], [], color=color, label=label))
+    handles += [
+        Line2D([], [], color="0.3", ls="-", label="training"),
+        Line2D([], [], color="0.3", ls="--", label="validation"),
+    ]
+    if losses and max(losses) / min(losses) > 30:
+        ax_loss.set_yscale("log")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
-    ax_acc.legend(fontsize=7)
+    for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.legend(handles=handles, loc="outside right upper", fontsize=8)
     if title:
         fig.suptitle(title)
     return fig

@@ -1,0 +1,214 @@
+"""Lesson 02_vanishing_gradients: the master earns every point; plausible mistakes lose them."""
+
+import pytest
+
+from tests.lesson_harness import LessonCells, assert_loses_points
+
+pytestmark = pytest.mark.vanishing
+LESSON = LessonCells("02_vanishing_gradients")
+NORMS = "        name: p.grad.norm().item()"
+
+# (test cell, what the mistake is, [(solution cell, correct text, wrong text), ...])
+WRONG = [
+    (
+        "test_layer_grad_norms",
+        "norms of the weights, not of their gradients",
+        [("layer_grad_norms", NORMS, "        name: p.norm().item()")],
+    ),
+    (
+        "test_layer_grad_norms",
+        "squared norm",
+        [("layer_grad_norms", NORMS, "        name: (p.grad**2).sum().item()")],
+    ),
+    (
+        "test_layer_grad_norms",
+        "tensors instead of floats",
+        [("layer_grad_norms", NORMS, "        name: p.grad.norm()")],
+    ),
+    (
+        "test_layer_grad_norms",
+        "biases included",
+        [
+            (
+                "layer_grad_norms",
+                'if name.endswith("weight") and p.grad is not None',
+                "if p.grad is not None",
+            )
+        ],
+    ),
+    (
+        "test_layer_grad_norms",
+        "just calls coursekit's monitor",
+        [
+            (
+                "layer_grad_norms",
+                """    return {
+        name: p.grad.norm().item()
+        for name, p in model.named_parameters()
+        if name.endswith("weight") and p.grad is not None
+    }""",
+                """    with monitor.GradientMonitor(model) as mon:
+        mon.record()
+    return {f"{k}.weight": v for k, v in mon.history.at_step("grad_norm").items()}""",
+            )
+        ],
+    ),
+    (
+        "test_xavier_uniform",
+        "fan_in only",
+        [("xavier_uniform", "math.sqrt(6.0 / (fan_in + fan_out))", "math.sqrt(6.0 / fan_in)")],
+    ),
+    (
+        "test_xavier_uniform",
+        "transposed shape",
+        [
+            (
+                "xavier_uniform",
+                "torch.rand(fan_out, fan_in, generator=generator)",
+                "torch.rand(fan_in, fan_out, generator=generator)",
+            )
+        ],
+    ),
+    (
+        "test_xavier_uniform",
+        "normal instead of uniform (same variance)",
+        [
+            (
+                "xavier_uniform",
+                "return (torch.rand(fan_out, fan_in, generator=generator) * 2 - 1) * a",
+                "return torch.randn(fan_out, fan_in, generator=generator) * a / math.sqrt(3)",
+            )
+        ],
+    ),
+    (
+        "test_xavier_uniform",
+        "ignores the generator",
+        [
+            (
+                "xavier_uniform",
+                "torch.rand(fan_out, fan_in, generator=generator)",
+                "torch.rand(fan_out, fan_in)",
+            )
+        ],
+    ),
+    (
+        "test_xavier_uniform",
+        "calls torch.nn.init",
+        [
+            (
+                "xavier_uniform",
+                "return (torch.rand(fan_out, fan_in, generator=generator) * 2 - 1) * a",
+                "return nn.init.xavier_uniform_(torch.empty(fan_out, fan_in), generator=generator)",
+            )
+        ],
+    ),
+    (
+        "test_he_normal",
+        "std 2/fan_in instead of sqrt(2/fan_in)",
+        [("he_normal", "math.sqrt(2.0 / fan_in)", "(2.0 / fan_in)")],
+    ),
+    (
+        "test_he_normal",
+        "fan_out instead of fan_in",
+        [("he_normal", "math.sqrt(2.0 / fan_in)", "math.sqrt(2.0 / fan_out)")],
+    ),
+    (
+        "test_he_normal",
+        "uniform with He's variance",
+        [
+            (
+                "he_normal",
+                "torch.randn(fan_out, fan_in, generator=generator) * math.sqrt(2.0 / fan_in)",
+                "(torch.rand(fan_out, fan_in, generator=generator) * 2 - 1) * math.sqrt(6.0 / fan_in)",
+            )
+        ],
+    ),
+    (
+        "test_residual_block",
+        "returns f(x) (no skip)",
+        [
+            (
+                "residual_block",
+                "return x + self.act(self.linear(x))",
+                "return self.act(self.linear(x))",
+            )
+        ],
+    ),
+    (
+        "test_residual_block",
+        "no activation inside",
+        [("residual_block", "return x + self.act(self.linear(x))", "return x + self.linear(x)")],
+    ),
+    (
+        "test_residual_block",
+        "activation after the sum",
+        [
+            (
+                "residual_block",
+                "return x + self.act(self.linear(x))",
+                "return self.act(x + self.linear(x))",
+            )
+        ],
+    ),
+    (
+        "test_answer_ratio_bound",
+        "20 factors instead of 19",
+        [("answer_ratio_bound", "0.25**19", "0.25**20")],
+    ),
+    (
+        "test_answer_ratio_bound",
+        "the sigmoid's maximum instead of its derivative's",
+        [("answer_ratio_bound", "0.25**19", "1.0**19")],
+    ),
+    ("test_answer_xavier", "He", [("answer_xavier", 'answer_xavier = "c"', 'answer_xavier = "b"')]),
+    (
+        "test_answer_xavier",
+        "N(0, 1)",
+        [("answer_xavier", 'answer_xavier = "c"', 'answer_xavier = "d"')],
+    ),
+    (
+        "test_answer_residual",
+        "removes the activation",
+        [("answer_residual", 'answer_residual = "b"', 'answer_residual = "a"')],
+    ),
+    (
+        "test_answer_residual",
+        "normalises",
+        [("answer_residual", 'answer_residual = "b"', 'answer_residual = "d"')],
+    ),
+]
+
+
+@pytest.mark.parametrize("test_id", LESSON.ids("test"))
+def test_master_solution_earns_every_point(test_id):
+    outcome = LESSON.run(test_id)
+    assert outcome.passed, outcome.message
+
+
+@pytest.mark.parametrize(
+    ("test_id", "mistake", "edits"), WRONG, ids=[f"{t}: {m}" for t, m, _ in WRONG]
+)
+def test_plausible_mistake_loses_points(test_id, mistake, edits):
+    assert_loses_points(LESSON.run(test_id, edits), mistake)
+
+
+def test_every_exercise_has_at_least_two_wrong_implementations():
+    counts = {t: sum(1 for w in WRONG if w[0] == t) for t in LESSON.ids("test")}
+    assert all(n >= 2 for n in counts.values()), counts
+
+
+def test_fixed_names_are_graded():
+    text = "\n".join(LESSON.source(i) for i in LESSON.ids("solution"))
+    for name in (
+        "def layer_grad_norms(model)",
+        "def xavier_uniform(fan_in, fan_out, generator)",
+        "def he_normal(fan_in, fan_out, generator)",
+        "class ResidualBlock(nn.Module)",
+    ):
+        assert name in text, name
+
+
+def test_calling_the_monitor_is_caught_by_the_hidden_check():
+    edits = next(e for t, m, e in WRONG if m == "just calls coursekit's monitor")
+    outcome = LESSON.run("test_layer_grad_norms", edits)
+    assert "calls coursekit.monitor.GradientMonitor" in str(outcome.error), outcome.message
