@@ -158,18 +158,23 @@ def mlp(
     return MLP(blocks, head)
 
 
-class VanillaRNN(nn.Module):
-    """``h_t = tanh(W_xh x_t + W_hh h_{t-1} + b)``, read out from the last hidden state.
+RNN_NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu}
 
-    Written as an explicit loop over time so that every step is visible to hooks.
-    Input (N, T, input_size) → output (N, out_features).
+
+class VanillaRNN(nn.Module):
+    """``h_t = f(W_xh x_t + W_hh h_{t-1} + b)``, read out from the last hidden state.
+
+    ``f`` is tanh or relu. Written as an explicit loop over time so that every
+    step is visible to hooks. Input (N, T, input_size) → output (N, out_features).
     """
 
-    def __init__(self, input_size: int, hidden: int, out_features: int):
+    def __init__(self, input_size: int, hidden: int, out_features: int, nonlinearity: str = "tanh"):
         super().__init__()
         self.input = nn.Linear(input_size, hidden)
         self.recurrent = nn.Linear(hidden, hidden, bias=False)
         self.head = nn.Linear(hidden, out_features)
+        self.nonlinearity = nonlinearity
+        self._f = RNN_NONLINEARITIES[nonlinearity]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 3:
@@ -177,7 +182,7 @@ class VanillaRNN(nn.Module):
         h = x.new_zeros(x.shape[0], self.recurrent.in_features)
         inputs = self.input(x)  # all time steps at once: (N, T, hidden)
         for t in range(x.shape[1]):
-            h = torch.tanh(inputs[:, t] + self.recurrent(h))
+            h = self._f(inputs[:, t] + self.recurrent(h))
         return self.head(h)
 
 
@@ -186,14 +191,20 @@ def rnn(
     hidden: int = 32,
     out_features: int = 1,
     recurrent_scale: float = 1.0,
+    nonlinearity: str = "tanh",
     seed: int = 0,
 ) -> VanillaRNN:
-    """A vanilla tanh RNN whose recurrent matrix has spectral radius ``recurrent_scale``.
+    """A vanilla RNN whose recurrent matrix has spectral radius ``recurrent_scale``.
 
     W_hh is a random orthogonal matrix times ``recurrent_scale``: every eigenvalue
     has modulus exactly that, so > 1 makes gradients through time grow and < 1
-    makes them shrink.
+    makes them shrink. ``nonlinearity`` is tanh (bounded: saturation caps the
+    growth) or relu (unbounded: a radius above 1 explodes).
     """
+    if nonlinearity not in RNN_NONLINEARITIES:
+        raise ValueError(
+            f"nonlinearity must be one of {', '.join(RNN_NONLINEARITIES)}, got {nonlinearity!r}"
+        )
     _positive_int(input_size, "input_size")
     _positive_int(hidden, "hidden")
     _positive_int(out_features, "out_features")
@@ -201,7 +212,7 @@ def rnn(
         raise ValueError(f"recurrent_scale must be a positive number, got {recurrent_scale!r}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = VanillaRNN(input_size, hidden, out_features)
+        model = VanillaRNN(input_size, hidden, out_features, nonlinearity)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         nn.init.orthogonal_(model.recurrent.weight, generator=generator)

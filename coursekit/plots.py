@@ -144,27 +144,13 @@ def curves(
         if len(xs) != len(ys):
             raise ValueError(f"x has {len(xs)} points but series {label!r} has {len(ys)}")
         ok = np.isfinite(ys)
-        ax.plot(
-            xs[ok],
-            ys[ok],
-            "-",
-            marker="o" if len(ys) < 30 else None,
-            ms=3,
-            color=COLORS[i % len(COLORS)],
-            label=label,
-        )
-        if not ok.all():
-            first = int(np.argmax(~ok))
-            ax.axvline(xs[first], color=COLORS[i % len(COLORS)], ls=":", lw=1)
-            ax.annotate(
-                f"{label}: non-finite",
-                (xs[first], ax.get_ylim()[1]),
-                fontsize=8,
-                color=COLORS[i % len(COLORS)],
-                ha="right",
-                va="top",
-                rotation=90,
-            )
+        color = COLORS[i % len(COLORS)]
+        if not ok.all():  # a run that blew up: say where, and mark it
+            first = xs[int(np.argmax(~ok))]
+            label = f"{label} (not finite at {first:g})"
+            ax.axvline(first, color=color, ls=":", lw=1)
+        marker = "o" if len(ys) < 30 else None
+        ax.plot(xs[ok], ys[ok], "-", marker=marker, ms=3, color=color, label=label)
     if log:
         ax.set_yscale("log")
     if x is None:
@@ -358,4 +344,34 @@ def expression_graph(root, *, title: str = "") -> Figure:
     ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
     ax.axis("off")
     ax.set_title(title or "expression graph (inputs left, output right)")
+    return fig
+
+
+def vectors(
+    arrows: Mapping[str, Sequence[float]], *, title: str = "", circle: float | None = None
+) -> Figure:
+    """2-D vectors drawn as arrows from the origin, e.g. a gradient before and after clipping.
+
+    ``arrows``: label -> (x, y). ``circle``: draw a circle of that radius (a norm bound).
+    """
+    if not arrows:
+        raise ValueError("arrows must hold at least one vector")
+    fig, (ax,) = figure(width=4.6, height=4.6)
+    extent = 0.0
+    for i, (label, vec) in enumerate(arrows.items()):
+        x, y = (float(v) for v in to_numpy(vec).ravel()[:2])
+        color = COLORS[i % len(COLORS)]
+        ax.annotate("", (x, y), (0, 0), arrowprops={"arrowstyle": "->", "color": color, "lw": 2})
+        ax.plot([], [], color=color, lw=2, label=f"{label} ({x:.2f}, {y:.2f})")
+        extent = max(extent, abs(x), abs(y))
+    if circle is not None:
+        t = np.linspace(0, 2 * np.pi, 200)
+        label = f"norm = {circle:g}"
+        ax.plot(circle * np.cos(t), circle * np.sin(t), ":", color="0.5", label=label)
+        extent = max(extent, circle)
+    lim = 1.15 * extent or 1.0
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title=title)
+    ax.axhline(0, color="0.8", lw=0.8)
+    ax.axvline(0, color="0.8", lw=0.8)
+    ax.legend(loc="lower left", fontsize=8)
     return fig

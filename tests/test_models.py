@@ -92,3 +92,17 @@ def test_normal_helper():
     assert models.normal(0.5) == "normal(0.5)"
     with pytest.raises(ValueError, match="std must be a positive number"):
         models.normal(math.nan)
+
+
+def test_relu_rnn_explodes_above_radius_one_and_vanishes_below():
+    x = torch.rand(32, 40, 2)
+
+    def first_step_grad(scale):
+        net = models.rnn(hidden=32, recurrent_scale=scale, nonlinearity="relu", seed=0)
+        xr = x.clone().requires_grad_(True)
+        net(xr).sum().backward()
+        return xr.grad[:, 0].norm().item()
+
+    assert first_step_grad(2.0) > 1e6 * first_step_grad(0.8)
+    with pytest.raises(ValueError, match="nonlinearity must be one of tanh, relu"):
+        models.rnn(nonlinearity="gelu")

@@ -50,13 +50,16 @@ def test_training_curves_and_curves_with_nan():
     h = TrainHistory([1.0, 0.5], [0.5, 0.8], [1.1, 0.7], [0.4, 0.7])
     _render(plots.training_curves({"run": h}))
     fig = _render(plots.curves({"nan run": [1.0, 2.0, float("nan")]}, ylabel="loss"))
-    assert len(fig.axes[0].lines[0].get_xdata()) == 2
+    line = fig.axes[0].get_lines()[-1]
+    assert len(line.get_xdata()) == 2 and "not finite at 3" in line.get_label()
 
 
 def test_other_figures_render():
     _render(plots.activation_histograms({"l1": np.random.default_rng(0).normal(size=100)}))
     _render(plots.dead_units({"lr 0.1": [0.0, 0.1]}, x=[1, 2]))
     _render(plots.heatmap(np.eye(3), xlabel="input", ylabel="unit"))
+    fig = _render(plots.vectors({"g": [3.0, 4.0], "clipped": [0.6, 0.8]}, circle=1.0))
+    assert len(fig.axes[0].texts) == 2  # one arrow per vector
     x, y = data.moons(50)
     _render(plots.decision_boundary(models.mlp(2, 4, 1, 2), x, y, resolution=20))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import math
 import sys
 from collections.abc import Callable, Iterator
@@ -15,9 +16,11 @@ from coursekit.checks import CheckFailed
 
 
 def _code_objects(functions: tuple[Callable, ...]) -> dict[CodeType, str]:
+    """The code objects to watch for. Decorated functions are unwrapped: torch's
+    ``clip_grad_norm_`` is a ``_no_grad`` wrapper whose code is shared with others."""
     found = {}
     for fn in functions:
-        fn = getattr(fn, "__func__", fn)
+        fn = inspect.unwrap(getattr(fn, "__func__", fn))
         code = getattr(fn, "__code__", None)
         if code is not None:
             found[code] = f"{fn.__module__}.{fn.__qualname__}"

@@ -1,0 +1,189 @@
+"""Lesson 03_exploding_gradients: the master earns every point; plausible mistakes lose them."""
+
+import pytest
+
+from tests.lesson_harness import LessonCells, assert_loses_points
+
+pytestmark = pytest.mark.exploding
+LESSON = LessonCells("03_exploding_gradients")
+SCALE = "    if clip_coef < 1:\n        for g in grads:\n            g.detach().mul_(clip_coef)"
+CLAMP = "p.grad.detach().clamp_(-clip_value, clip_value)"
+RULE = "not math.isfinite(loss) or not math.isfinite(grad_norm) or grad_norm > threshold"
+
+# (test cell, what the mistake is, [(solution cell, correct text, wrong text), ...])
+WRONG = [
+    (
+        "test_clip_grad_norm",
+        "each parameter clipped by its own norm",
+        [
+            (
+                "clip_grad_norm",
+                SCALE,
+                "    for g in grads:\n        own = g.norm(norm_type)\n        if own > max_norm:\n            g.detach().mul_(max_norm / (own + 1e-6))",
+            )
+        ],
+    ),
+    (
+        "test_clip_grad_norm",
+        "returns the norm after clipping",
+        [
+            (
+                "clip_grad_norm",
+                "    return total_norm\n",
+                "    return total_norm * min(1.0, clip_coef.item())\n",
+            )
+        ],
+    ),
+    (
+        "test_clip_grad_norm",
+        "scales even below max_norm",
+        [("clip_grad_norm", SCALE, "    for g in grads:\n        g.detach().mul_(clip_coef)")],
+    ),
+    (
+        "test_clip_grad_norm",
+        "walks the parameters generator twice",
+        [
+            (
+                "clip_grad_norm",
+                "        for g in grads:\n            g.detach().mul_(clip_coef)",
+                "        for p in parameters:\n            p.grad.detach().mul_(clip_coef)",
+            )
+        ],
+    ),
+    (
+        "test_clip_grad_norm",
+        "sum of the norms instead of the global norm",
+        [
+            (
+                "clip_grad_norm",
+                "torch.stack([g.detach().norm(norm_type) for g in grads]).norm(norm_type)",
+                "torch.stack([g.detach().norm(norm_type) for g in grads]).sum()",
+            )
+        ],
+    ),
+    (
+        "test_clip_grad_norm",
+        "calls torch's clip_grad_norm_",
+        [
+            (
+                "clip_grad_norm",
+                "    grads = [p.grad for p in parameters if p.grad is not None]\n",
+                "    return torch.nn.utils.clip_grad_norm_(parameters, max_norm, norm_type)\n",
+            )
+        ],
+    ),
+    (
+        "test_clip_grad_value",
+        "clips the weights instead of the gradients",
+        [("clip_grad_value", CLAMP, "p.detach().clamp_(-clip_value, clip_value)")],
+    ),
+    (
+        "test_clip_grad_value",
+        "clips only the positive side",
+        [("clip_grad_value", CLAMP, "p.grad.detach().clamp_(max=clip_value)")],
+    ),
+    (
+        "test_clip_grad_value",
+        "not in place (result thrown away)",
+        [("clip_grad_value", CLAMP, "p.grad.clamp(-clip_value, clip_value)")],
+    ),
+    (
+        "test_is_exploding",
+        "checks for NaN only, not inf",
+        [
+            (
+                "is_exploding",
+                RULE,
+                "math.isnan(loss) or math.isnan(grad_norm) or grad_norm > threshold",
+            )
+        ],
+    ),
+    (
+        "test_is_exploding",
+        "compares the loss with the threshold",
+        [
+            (
+                "is_exploding",
+                RULE,
+                "not math.isfinite(loss) or not math.isfinite(grad_norm) or loss > threshold",
+            )
+        ],
+    ),
+    (
+        "test_is_exploding",
+        "returns a tensor",
+        [
+            (
+                "is_exploding",
+                "    loss, grad_norm = float(loss), float(grad_norm)\n    return bool(",
+                "    loss, grad_norm = float(loss), float(grad_norm)\n    return torch.tensor(",
+            )
+        ],
+    ),
+    (
+        "test_answer_direction",
+        "by value",
+        [("answer_direction", 'answer_direction = "a"', 'answer_direction = "b"')],
+    ),
+    (
+        "test_answer_direction",
+        "both",
+        [("answer_direction", 'answer_direction = "a"', 'answer_direction = "c"')],
+    ),
+    ("test_answer_clipped_component", "not clipped", [("answer_clipped_component", "3 / 5", "3")]),
+    (
+        "test_answer_clipped_component",
+        "divided by the other component",
+        [("answer_clipped_component", "3 / 5", "3 / 4")],
+    ),
+    (
+        "test_answer_spectral_radius",
+        "adds instead of multiplies",
+        [("answer_spectral_radius", "0.9**30", "0.9 * 30")],
+    ),
+    (
+        "test_answer_spectral_radius",
+        "one step only",
+        [("answer_spectral_radius", "0.9**30", "0.9")],
+    ),
+]
+
+
+@pytest.mark.parametrize("test_id", LESSON.ids("test"))
+def test_master_solution_earns_every_point(test_id):
+    outcome = LESSON.run(test_id)
+    assert outcome.passed, outcome.message
+
+
+@pytest.mark.parametrize(
+    ("test_id", "mistake", "edits"), WRONG, ids=[f"{t}: {m}" for t, m, _ in WRONG]
+)
+def test_plausible_mistake_loses_points(test_id, mistake, edits):
+    assert_loses_points(LESSON.run(test_id, edits), mistake)
+
+
+def test_every_exercise_has_at_least_two_wrong_implementations():
+    counts = {t: sum(1 for w in WRONG if w[0] == t) for t in LESSON.ids("test")}
+    assert all(n >= 2 for n in counts.values()), counts
+
+
+def test_fixed_names_are_graded():
+    text = "\n".join(LESSON.source(i) for i in LESSON.ids("solution"))
+    for name in (
+        "def clip_grad_norm(parameters, max_norm, norm_type=2.0)",
+        "def clip_grad_value(parameters, clip_value)",
+        "def is_exploding(loss, grad_norm, threshold)",
+    ):
+        assert name in text, name
+
+
+def test_canonical_clipping_snippet_is_in_the_lesson():
+    import json
+
+    from autograder.course import Course
+
+    text = Course().master("03_exploding_gradients").read_text()
+    sources = ["".join(c["source"]) for c in json.loads(text)["cells"]]
+    assert any(
+        "torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)" in s for s in sources
+    )
