@@ -216,14 +216,24 @@ def training_curves(histories, *, title: str = "") -> Figure:
 
 
 def heatmap(
-    matrix: np.ndarray, *, xlabel: str = "", ylabel: str = "", title: str = "", cmap="viridis"
+    matrix: np.ndarray,
+    *,
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str = "",
+    cmap="viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
 ) -> Figure:
-    """A matrix as an image with a colour bar (e.g. unit activity: units × inputs)."""
+    """A matrix as an image with a colour bar (e.g. unit activity: units × inputs).
+
+    ``vmin``/``vmax`` fix the colour scale (e.g. 0 and 1 for on/off maps).
+    """
     arr = to_numpy(matrix).astype(float)
     if arr.ndim != 2:
         raise ValueError(f"matrix must be 2-D, got shape {arr.shape}")
     fig, (ax,) = figure()
-    image = ax.imshow(arr, aspect="auto", cmap=cmap, interpolation="nearest")
+    image = ax.imshow(arr, aspect="auto", cmap=cmap, interpolation="nearest", vmin=vmin, vmax=vmax)
     ax.grid(False)
     fig.colorbar(image, ax=ax)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)

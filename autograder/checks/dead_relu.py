@@ -1,0 +1,152 @@
+"""Hidden checks of lesson 04_dead_relu. Oracles: the definition of a dead unit,
+torch's LeakyReLU and autograd."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from autograder.checks.common import check_choice, check_number, forbid_calls, rng_for
+from coursekit import checks, models
+from coursekit import monitor as coursekit_monitor
+
+LESSON = "04_dead_relu"
+_MONITOR = (
+    coursekit_monitor._activation_stats,
+    coursekit_monitor.GradientMonitor.record,
+    coursekit_monitor.History.at_step,
+)
+
+
+def _fraction(student, activations: torch.Tensor) -> float:
+    with forbid_calls("dead_unit_fraction", *_MONITOR):
+        got = student(activations)
+    checks.expect(
+        isinstance(got, float),
+        f"dead_unit_fraction must return a Python float, got {type(got).__name__} (use .item())",
+    )
+    return got
+
+
+def dead_unit_fraction(student) -> None:
+    with checks.exercise("dead_unit_fraction"):
+        rng = rng_for("dead_unit_fraction")
+        for n, units, n_dead in [(50, 10, 3), (7, 40, 0), (200, 16, 16), (3, 5, 4)]:
+            pre = torch.tensor(rng.normal(size=(n, units)))
+            dead = rng.choice(units, n_dead, replace=False)
+            pre[:, dead] = -pre[:, dead].abs() - 0.1
+            acts = torch.relu(pre)
+            expected = float(((acts == 0).all(dim=0)).double().mean())
+            checks.expect_close(
+                _fraction(student, acts),
+                expected,
+                f"dead fraction of {units} units over {n} inputs ({n_dead} dead)",
+                hint="a unit is dead if it is 0 for EVERY input: reduce over the batch axis (0)",
+            )
+        # a unit that fires for a single input is alive
+        acts = torch.zeros(100, 4)
+        acts[17, 2] = 0.5
+        checks.expect_close(
+            _fraction(student, acts),
+            0.75,
+            "4 units, one of which fires for exactly one of 100 inputs",
+            hint="that unit is alive: it passes gradient for that one input",
+        )
+        # small but positive activations are alive
+        acts = torch.full((20, 5), 1e-4)
+        checks.expect_close(_fraction(student, acts), 0.0, "units that always output 1e-4 (alive)")
+        # an empty batch is an error, not a number
+        try:
+            student(torch.zeros(0, 8))
+        except ValueError as exc:
+            checks.expect(
+                len(str(exc)) > 10, "the ValueError for an empty batch should say what is wrong"
+            )
+        else:
+            checks.fail("dead_unit_fraction of an empty batch (0 inputs) must raise a ValueError")
+
+
+def leaky_relu_forward(student) -> None:
+    with checks.exercise("leaky_relu_forward"):
+        for shape, alpha in [((1, 6), 0.01), ((4, 3, 2), 0.2), ((9,), 0.5)]:
+            x = rng_for(f"leaky{shape}").normal(size=shape) * 3
+            out, _ = student(x, alpha)
+            expected = nn.functional.leaky_relu(torch.tensor(x), alpha)
+            checks.expect_close(out, expected, f"out for alpha={alpha}, shape {shape}")
+        x = np.array([[-2.0, 1.0]])
+        out, _ = student(x)
+        checks.expect_close(out, [[-0.02, 1.0]], "out with the default alpha (0.01)")
+        checks.expect(
+            np.array_equal(x, [[-2.0, 1.0]]), "leaky_relu_forward changed its input in place"
+        )
+
+
+def leaky_relu_backward(forward, backward) -> None:
+    with checks.exercise("leaky_relu_backward"):
+        for shape, alpha in [((1, 6), 0.01), ((4, 3, 2), 0.2), ((9,), 0.5)]:
+            rng = rng_for(f"leakyb{shape}")
+            x = rng.normal(size=shape) * 3
+            x[np.abs(x) < 1e-3] = 0.7
+            dout = rng.normal(size=shape)
+            xt = torch.tensor(x, requires_grad=True)
+            nn.functional.leaky_relu(xt, alpha).backward(torch.tensor(dout))
+            _, cache = forward(x, alpha)
+            dx = backward(dout, cache)
+            checks.expect_close(
+                dx,
+                xt.grad,
+                f"dx for alpha={alpha}, shape {shape}",
+                hint="dout where x > 0, alpha * dout where x < 0",
+            )
+
+
+def _oracle_dead(model: nn.Module, x: torch.Tensor) -> dict[str, float]:
+    outs: dict[str, torch.Tensor] = {}
+    handles = [
+        m.register_forward_hook(lambda mod, i, o, name=name: outs.__setitem__(name, o.detach()))
+        for name, m in model.named_modules()
+        if isinstance(m, nn.ReLU | nn.LeakyReLU)
+    ]
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return {name: float((o == 0).all(dim=0).double().mean()) for name, o in outs.items()}
+
+
+def dead_units_by_layer(student) -> None:
+    with checks.exercise("dead_units_by_layer"):
+        x = torch.randn(64, 10, generator=torch.Generator().manual_seed(0))
+        for activation, bias in [("relu", -0.5), ("relu", -5.0), ("leaky_relu", -5.0)]:
+            model = models.mlp(10, 12, 3, 4, activation=activation, seed=2)
+            with torch.no_grad():
+                model.blocks[1].linear.bias[:6] = bias
+            expected = _oracle_dead(model, x)
+            got = student(model, x)
+            checks.expect(isinstance(got, dict), f"must return a dict, got {type(got).__name__}")
+            checks.expect(
+                list(got) == list(expected),
+                f"keys {list(got)}: expected the names of the ReLU modules {list(expected)}",
+            )
+            for name, value in expected.items():
+                checks.expect_close(got[name], value, f"{name} ({activation}, bias {bias})")
+            hooks = sum(len(m._forward_hooks) for m in model.modules())
+            checks.expect(hooks == 0, f"{hooks} forward hook(s) left on the model: remove them")
+            checks.expect(
+                all(p.grad is None for p in model.parameters()),
+                "measuring dead units must not compute gradients: use torch.no_grad()",
+            )
+
+
+_Q_RECOVER = "4ca3c86a6b83166d"  # digest(LESSON, "q_recover", <the answer>)
+
+
+def q_recover(answer) -> None:
+    check_choice(answer, "answer_recover", LESSON, "q_recover", _Q_RECOVER, "abcd")
+
+
+def q_leaky_slope(answer) -> None:
+    x = torch.tensor(-3.0, requires_grad=True, dtype=torch.float64)
+    nn.functional.leaky_relu(x, 0.05).backward()
+    check_number(answer, "answer_leaky_slope", x.grad.item(), rel=1e-6)
