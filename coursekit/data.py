@@ -156,3 +156,19 @@ def adding_problem(
     x = np.stack([values, markers], axis=-1).astype(np.float32)
     y = (values[rows, first] + values[rows, second]).astype(np.float32)[:, None]
     return x, y
+
+
+def with_label_noise(split: DataSplit, fraction: float, seed: int = 0) -> DataSplit:
+    """A copy whose training labels are replaced, with probability ``fraction``, by a
+    uniformly random class (which may be the right one). Validation labels stay clean.
+
+    A network that memorises its training set then memorises wrong labels too:
+    the setting in which regularisation (dropout) visibly helps.
+    """
+    if not (isinstance(fraction, int | float) and 0 <= fraction <= 1):
+        raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")
+    rng = np.random.default_rng(seed)
+    y = split.y_train.copy()
+    flip = rng.random(len(y)) < fraction
+    y[flip] = rng.integers(0, split.n_classes, int(flip.sum()))
+    return DataSplit(split.x_train, y, split.x_val, split.y_val)

@@ -131,6 +131,7 @@ def mlp(
     - activation: one of relu, leaky_relu, elu, sigmoid, tanh.
     - init: default (PyTorch's), xavier, he, or normal(std) (see ``normal``).
     - residual: add the block's input to its output where the widths match (``x + F(x)``).
+    - dropout: drop probability after each hidden activation (1.0 drops everything).
     - seed: weights are drawn from a torch.Generator seeded with it.
 
     Input (N, in_features) → logits (N, out_features).
@@ -141,8 +142,8 @@ def mlp(
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
     _parse_init(init)
-    if not (isinstance(dropout, int | float) and 0.0 <= dropout < 1.0):
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    if not (isinstance(dropout, int | float) and 0.0 <= dropout <= 1.0):
+        raise ValueError(f"dropout must be in [0, 1], got {dropout!r}")
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # PyTorch's default init draws from the global generator

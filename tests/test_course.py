@@ -23,6 +23,10 @@ def test_course_holds_only_fixed_lessons_each_released():
     assert not unreleased, f"run `autograder release` for: {unreleased}"
 
 
+def test_all_five_lessons_are_there():
+    assert Course().lessons() == list(LESSONS)
+
+
 def test_select_defaults_to_all_lessons(fixture_course):
     assert fixture_course.select(None) == ["fixture_sum"]
     assert fixture_course.select(["fixture_sum", "fixture_sum"]) == ["fixture_sum"]

@@ -83,3 +83,15 @@ def test_no_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     data.digits()
+
+
+def test_label_noise_replaces_about_the_given_fraction():
+    d = data.digits()
+    noisy = data.with_label_noise(d, 0.5, seed=1)
+    changed = np.mean(noisy.y_train != d.y_train)
+    assert 0.5 * 0.9 - 0.05 < changed < 0.5 * 0.9 + 0.05  # a random class is right 1 time in 10
+    np.testing.assert_array_equal(noisy.y_val, d.y_val)
+    np.testing.assert_array_equal(data.with_label_noise(d, 0.5, seed=1).y_train, noisy.y_train)
+    np.testing.assert_array_equal(data.with_label_noise(d, 0.0).y_train, d.y_train)
+    with pytest.raises(ValueError, match=r"fraction must be in \[0, 1\]"):
+        data.with_label_noise(d, 1.5)

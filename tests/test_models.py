@@ -59,7 +59,7 @@ def test_batchnorm_and_dropout_are_present():
         ({"init": "normal(-1)"}, "init must be one of"),
         ({"init": "glorot"}, "init must be one of"),
         ({"depth": 0}, "depth must be a positive integer"),
-        ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
+        ({"dropout": 1.5}, r"dropout must be in \[0, 1\]"),
     ],
 )
 def test_bad_arguments_name_the_argument(kwargs, message):

@@ -1,0 +1,140 @@
+"""Hidden checks of lesson 05_dropout: by distribution, never by one particular mask.
+
+Oracles: the binomial statistics of a Bernoulli(1 - p) mask, inverted dropout's
+expectation, and torch.nn.Dropout's statistics on the same input. Every case is
+seeded; the tolerances are five or more standard errors wide.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from autograder.checks.common import check_choice, check_number
+from coursekit import checks
+
+LESSON = "05_dropout"
+SHAPE = (200, 500)  # 100,000 units per draw
+
+
+def _forward(student, x, p, train, seed):
+    result = student(x, p, train, np.random.default_rng(seed))
+    checks.expect(
+        isinstance(result, tuple) and len(result) == 2,
+        "dropout_forward must return a tuple (out, cache)",
+    )
+    out, cache = result
+    checks.expect_shape(out, x.shape, f"out for p={p}")
+    checks.expect_finite(out, f"out for p={p}")
+    return np.asarray(out), cache
+
+
+def _torch_statistics(p: float, x: np.ndarray) -> tuple[float, float]:
+    torch.manual_seed(0)
+    out = torch.nn.Dropout(p).train()(torch.tensor(x)).numpy()
+    return float(np.mean(out == 0)), float(out[out != 0][0] / x.flat[0]) if np.any(out) else 0.0
+
+
+def dropout_forward(student) -> None:
+    with checks.exercise("dropout_forward"):
+        x = np.full(SHAPE, 2.0)
+        n = x.size
+        for p in (0.1, 0.5, 0.8):
+            # the legacy global state must be left alone: that is the point of the check
+            global_state = np.random.get_state()[1].copy()  # noqa: NPY002
+            out, _ = _forward(student, x, p, True, seed=int(p * 100))
+            checks.expect(
+                np.array_equal(np.random.get_state()[1], global_state),  # noqa: NPY002
+                "dropout_forward used NumPy's global random state: draw only from `rng`",
+            )
+            dropped = float(np.mean(out == 0))
+            torch_dropped, torch_scale = _torch_statistics(p, x)
+            tolerance = 6 * math.sqrt(p * (1 - p) / n)
+            checks.expect(
+                abs(dropped - p) < tolerance,
+                f"with p={p}, {dropped:.3f} of the units were dropped (torch.nn.Dropout drops "
+                f"{torch_dropped:.3f}): p is the probability of DROPPING a unit",
+            )
+            kept = out[out != 0]
+            checks.expect_close(
+                kept,
+                np.full(kept.shape, 2.0 * torch_scale),
+                f"the kept values for p={p}",
+                rtol=1e-9,
+                hint=f"inverted dropout divides kept values by 1 - p, as torch does "
+                f"(x = 2 becomes {2.0 * torch_scale:g})",
+            )
+            mean_tolerance = 6 * 2.0 * math.sqrt(p / (1 - p) / n)
+            checks.expect(
+                abs(out.mean() - 2.0) < mean_tolerance,
+                f"with p={p} the mean of out is {out.mean():.4f}, but dropout must preserve the "
+                "mean (2.0) in expectation",
+            )
+        # the randomness comes from rng: same seed, same mask; another seed, another mask
+        np.random.seed(1)  # noqa: NPY002 -- a different global state must not matter
+        a, _ = _forward(student, x[:20], 0.5, True, seed=7)
+        np.random.seed(2)  # noqa: NPY002
+        b, _ = _forward(student, x[:20], 0.5, True, seed=7)
+        c, _ = _forward(student, x[:20], 0.5, True, seed=8)
+        checks.expect(np.array_equal(a, b), "the same rng seed must give the same mask")
+        checks.expect(not np.array_equal(a, c), "different rng seeds gave the same mask")
+        # edge cases
+        y = np.random.default_rng(3).normal(size=(4, 3, 5))
+        out, _ = _forward(student, y, 0.3, False, seed=0)
+        checks.expect_close(out, y, "eval mode (train=False): the output must be the input")
+        out, _ = _forward(student, y, 0.0, True, seed=0)
+        checks.expect_close(out, y, "p=0 (nothing dropped): the output must be the input")
+        out, _ = _forward(student, y, 1.0, True, seed=0)
+        checks.expect_close(out, np.zeros_like(y), "p=1 (everything dropped): the output must be 0")
+        for bad in (-0.1, 1.5, float("nan")):
+            try:
+                student(y, bad, True, np.random.default_rng(0))
+            except ValueError:
+                continue
+            checks.fail(f"dropout_forward with p={bad} must raise a ValueError (p is in [0, 1])")
+
+
+def dropout_backward(forward, backward) -> None:
+    with checks.exercise("dropout_backward"):
+        rng = np.random.default_rng(11)
+        x = rng.normal(size=(300, 40)) + 5.0  # never 0: a zero output means a dropped unit
+        dout = rng.normal(size=x.shape)
+        for p in (0.25, 0.6):
+            out, cache = _forward(forward, x, p, True, seed=3)
+            dx = backward(dout, cache)
+            checks.expect_shape(dx, x.shape, f"dx for p={p}")
+            kept = out != 0
+            expected = np.where(kept, dout / (1 - p), 0.0)
+            checks.expect_close(
+                dx,
+                expected,
+                f"dx for p={p}",
+                hint="use the SAME mask as the forward pass (keep it in the cache), "
+                "and the same 1 / (1 - p)",
+            )
+        out, cache = _forward(forward, x, 0.4, False, seed=3)
+        checks.expect_close(backward(dout, cache), dout, "dx in eval mode (must be dout)")
+        out, cache = _forward(forward, x, 1.0, True, seed=3)
+        dx = backward(dout, cache)
+        checks.expect_finite(dx, "dx for p=1")
+        checks.expect_close(dx, np.zeros_like(dout), "dx for p=1 (nothing passes)")
+
+
+_Q_ALL_DROPPED = "b9bbbea9c331d358"  # digest(LESSON, "q_all_dropped", <the answer>)
+_Q_WHY_SCALE = "698caf97c942bb29"  # likewise
+
+
+def q_all_dropped(answer) -> None:
+    check_choice(answer, "answer_all_dropped", LESSON, "q_all_dropped", _Q_ALL_DROPPED, "abcd")
+
+
+def q_why_scale(answer) -> None:
+    check_choice(answer, "answer_why_scale", LESSON, "q_why_scale", _Q_WHY_SCALE, "abcd")
+
+
+def q_kept_value(answer) -> None:
+    # a kept unit with activation 2.0 under p = 0.2, as torch.nn.Dropout scales it
+    out = torch.nn.Dropout(0.2).train()(torch.full((1000,), 2.0, dtype=torch.float64))
+    check_number(answer, "answer_kept_value", float(out[out != 0][0]), rel=1e-6)

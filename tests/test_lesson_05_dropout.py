@@ -1,0 +1,135 @@
+"""Lesson 05_dropout: the master earns every point; plausible mistakes lose them."""
+
+import pytest
+
+from tests.lesson_harness import LessonCells, assert_loses_points
+
+pytestmark = pytest.mark.dropout
+LESSON = LessonCells("05_dropout")
+MASK = "mask = (rng.random(x.shape) >= p) / (1.0 - p)"
+CHECK_P = '    if not 0.0 <= p <= 1.0:\n        raise ValueError(f"p is the drop probability and must be in [0, 1], got {p}")\n'
+P_ONE = "    if p == 1.0:\n        mask = np.zeros(x.shape)\n    else:\n        mask = (rng.random(x.shape) >= p) / (1.0 - p)"
+
+# (test cell, what the mistake is, [(solution cell, correct text, wrong text), ...])
+WRONG = [
+    (
+        "test_dropout_forward",
+        "keep probability used as drop probability",
+        [("dropout_forward", MASK, "mask = (rng.random(x.shape) < p) / (1.0 - p)")],
+    ),
+    (
+        "test_dropout_forward",
+        "no 1/(1-p) scaling",
+        [("dropout_forward", MASK, "mask = (rng.random(x.shape) >= p) * 1.0")],
+    ),
+    (
+        "test_dropout_forward",
+        "scales at evaluation instead of training",
+        [
+            ("dropout_forward", MASK, "mask = (rng.random(x.shape) >= p) * 1.0"),
+            (
+                "dropout_forward",
+                "    if not train or p == 0.0:\n        return x, None",
+                "    if not train or p == 0.0:\n        return x * (1 - p), None",
+            ),
+        ],
+    ),
+    (
+        "test_dropout_forward",
+        "NumPy's global random state instead of rng",
+        [("dropout_forward", "rng.random(x.shape)", "np.random.random(x.shape)")],
+    ),
+    (
+        "test_dropout_forward",
+        "divides by zero at p = 1",
+        [("dropout_forward", P_ONE, "    mask = (rng.random(x.shape) >= p) / (1.0 - p)")],
+    ),
+    ("test_dropout_forward", "accepts p outside [0, 1]", [("dropout_forward", CHECK_P, "")]),
+    (
+        "test_dropout_backward",
+        "a fresh mask in the backward pass",
+        [
+            (
+                "dropout_backward",
+                "    return dout * mask\n",
+                "    fresh = np.random.default_rng(99).random(dout.shape) >= 0.5\n    return dout * fresh / 0.5\n",
+            )
+        ],
+    ),
+    (
+        "test_dropout_backward",
+        "forgets the 1/(1-p) scale",
+        [("dropout_backward", "    return dout * mask\n", "    return dout * (mask != 0)\n")],
+    ),
+    (
+        "test_dropout_backward",
+        "breaks in eval mode",
+        [("dropout_backward", "    if mask is None:\n        return dout\n", "")],
+    ),
+    (
+        "test_answer_all_dropped",
+        "nothing dropped",
+        [("answer_all_dropped", 'answer_all_dropped = "b"', 'answer_all_dropped = "a"')],
+    ),
+    (
+        "test_answer_all_dropped",
+        "doubled",
+        [("answer_all_dropped", 'answer_all_dropped = "b"', 'answer_all_dropped = "c"')],
+    ),
+    (
+        "test_answer_why_scale",
+        "faster",
+        [("answer_why_scale", 'answer_why_scale = "a"', 'answer_why_scale = "b"')],
+    ),
+    (
+        "test_answer_why_scale",
+        "dead units",
+        [("answer_why_scale", 'answer_why_scale = "a"', 'answer_why_scale = "d"')],
+    ),
+    (
+        "test_answer_kept_value",
+        "multiplies by 1 - p",
+        [("answer_kept_value", "2.0 / (1 - 0.2)", "2.0 * (1 - 0.2)")],
+    ),
+    ("test_answer_kept_value", "no scaling", [("answer_kept_value", "2.0 / (1 - 0.2)", "2.0")]),
+]
+
+
+@pytest.mark.parametrize("test_id", LESSON.ids("test"))
+def test_master_solution_earns_every_point(test_id):
+    outcome = LESSON.run(test_id)
+    assert outcome.passed, outcome.message
+
+
+@pytest.mark.parametrize(
+    ("test_id", "mistake", "edits"), WRONG, ids=[f"{t}: {m}" for t, m, _ in WRONG]
+)
+def test_plausible_mistake_loses_points(test_id, mistake, edits):
+    assert_loses_points(LESSON.run(test_id, edits), mistake)
+
+
+def test_every_exercise_has_at_least_two_wrong_implementations():
+    counts = {t: sum(1 for w in WRONG if w[0] == t) for t in LESSON.ids("test")}
+    assert all(n >= 2 for n in counts.values()), counts
+
+
+def test_fixed_names_are_graded():
+    text = "\n".join(LESSON.source(i) for i in LESSON.ids("solution"))
+    assert "def dropout_forward(x, p, train, rng)" in text
+    assert "def dropout_backward(dout, cache)" in text
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_correct_solution_passes_with_any_rng_seed(seed):
+    """The statistical checks never fail a correct solution, whatever the draw."""
+    outcome = LESSON.run(
+        "test_dropout_forward",
+        [
+            (
+                "dropout_forward",
+                "    if p == 1.0:",
+                f"    rng = np.random.default_rng({seed} + int(rng.integers(1 << 30)))\n    if p == 1.0:",
+            )
+        ],
+    )
+    assert outcome.passed, outcome.message
