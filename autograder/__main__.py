@@ -4,4 +4,5 @@ import sys
 
 from autograder.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # guarded: the grader's worker processes import this module again
+    sys.exit(main())

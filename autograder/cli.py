@@ -59,6 +59,45 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_grade(args: argparse.Namespace) -> int:
+    from autograder.grade import ClassGrader, GradeOptions, parse_size, summary
+
+    course = _course(args)
+    options = GradeOptions(
+        workers=args.workers,
+        lessons=args.lessons,
+        students=args.students,
+        cell_timeout=args.timeout,
+        notebook_timeout=args.notebook_timeout,
+        memory_bytes=parse_size(args.memory),
+        fresh=args.fresh,
+        progress=not args.quiet,
+    )
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    grader = ClassGrader(course, args.submissions, args.out, options)
+    try:
+        results = grader.run()
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: grades recorded so far are kept; run the same command to finish",
+            file=sys.stderr,
+        )
+        return 130
+    print(summary(results))
+    print(f"\nresults in {args.out}: grades.csv, report.json, gradebook.db, feedback/")
+    failed = [r for r in results if r["status"] == "grader_error"]
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from autograder.grade import export
+
+    rows = export(args.results / "gradebook.db", args.out)
+    print(f"{rows} grade(s) written to {args.out}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autograder", description="Release, validate and grade the Gradient Flow course."
@@ -81,6 +120,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--timeout", type=int, default=300, help="seconds per cell (default 300)")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser(
+        "grade",
+        help="Grade a class's submissions in parallel.",
+        description="Grade every (student, lesson) submission in its own kernel, "
+        "in parallel, under limits; write grades.csv, report.json, the gradebook "
+        "and feedback to --out.",
+    )
+    p.add_argument(
+        "submissions",
+        type=Path,
+        metavar="SUBMISSIONS",
+        help="a folder <student>/<lesson>.ipynb, nbgrader's submitted/ layout, or a .zip",
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="RESULTS")
+    p.add_argument("--workers", type=int, help="parallel notebooks (default: the CPUs available)")
+    p.add_argument("--lessons", nargs="+", metavar="L", help="only these lessons")
+    p.add_argument("--students", nargs="+", metavar="S", help="only these students")
+    p.add_argument(
+        "--timeout", type=int, default=120, metavar="SECONDS", help="limit per cell (default 120)"
+    )
+    p.add_argument(
+        "--notebook-timeout",
+        type=int,
+        default=900,
+        metavar="SECONDS",
+        help="wall-clock limit per notebook (default 900)",
+    )
+    p.add_argument("--memory", default="2G", metavar="SIZE", help="memory per kernel (default 2G)")
+    p.add_argument("--fresh", action="store_true", help="regrade units already graded in RESULTS")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--course", type=Path, help="course root (default: the autograder folder)")
+    p.add_argument("--notebooks", type=Path, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("export", help="Export grades from the gradebook to CSV.")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE")
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=Path("results"),
+        help="the --out folder of `autograder grade` (default: results)",
+    )
+    p.set_defaults(func=cmd_export)
     return parser
 
 

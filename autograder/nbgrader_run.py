@@ -22,7 +22,7 @@ def run_converter(converter: type[BaseConverter], config: Config, **traits: obje
 
     Raises NbgraderFailed with nbgrader's own log when it fails.
     """
-    _put_own_tools_on_path()
+    put_own_tools_on_path()
     log = logging.getLogger(f"autograder.{converter.__name__}")
     log.propagate = False
     log.setLevel(logging.INFO)
@@ -52,7 +52,7 @@ def course_copy(src_root: Path, lesson: str, dst_root: Path) -> Path:
     return dst / f"{lesson}.ipynb"
 
 
-def _put_own_tools_on_path() -> None:
+def put_own_tools_on_path() -> None:
     """nbgrader runs ``alembic`` (and kernels) by name: find this environment's.
 
     Without it, ``.venv/bin/autograder`` fails unless the venv is activated.

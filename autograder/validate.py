@@ -16,7 +16,7 @@ from nbgrader.validator import Validator
 from autograder.config import course_config
 from autograder.course import Course
 from autograder.lint import master_problems
-from autograder.nbgrader_run import _put_own_tools_on_path
+from autograder.nbgrader_run import put_own_tools_on_path
 
 
 @dataclass
@@ -49,7 +49,7 @@ def _run_validator(notebook: Path, *, invert: bool, timeout: int) -> dict:
     For a master (``invert=False``) every code cell must run without an error
     or stderr output, not only the graded ones (nbgrader's ``validate_all``).
     """
-    _put_own_tools_on_path()
+    put_own_tools_on_path()
     with tempfile.TemporaryDirectory(prefix="gf-validate-") as tmp:
         copy = Path(tmp) / notebook.name
         shutil.copyfile(notebook, copy)

@@ -19,7 +19,7 @@ def test_release_strips_solutions_and_hidden_tests(fixture_course):
     assert "raise NotImplementedError()" in text
     assert "return a + b" not in text, "the solution leaked into the student version"
     assert "add(-1, 1)" not in text, "a hidden test leaked into the student version"
-    assert "add(1, 2) == 3" in text, "the visible test is missing"
+    assert 'checks.expect_close(add(1, 2), 3, "add(1, 2)")' in text, "the visible test is missing"
 
 
 def test_release_is_deterministic(fixture_course):

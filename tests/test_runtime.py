@@ -39,3 +39,10 @@ def test_configure_threads():
     with pytest.raises(ValueError, match="n must be a positive integer"):
         runtime.configure_threads(0)
     runtime.configure_threads()
+
+
+def test_omp_num_threads_caps_the_default(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert runtime.configure_threads() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    runtime.configure_threads()

@@ -33,7 +33,7 @@ def test_wrong_master_solution_is_reported(fixture_course, capsys):
     assert main(["validate", *args]) == 1
     out = capsys.readouterr().out
     assert "fixture_sum: FAILED" in out and "master: a cell fails" in out
-    assert "should be 3, got -1" in out
+    assert "add(1, 2) is off: expected 3, got -1" in out
 
 
 def test_student_version_that_passes_a_test_is_reported(fixture_course):

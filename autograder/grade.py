@@ -1,0 +1,442 @@
+"""``autograder grade``: grade a whole class, in parallel, under limits, resumably.
+
+Each (student, lesson) unit is graded by ``python -m autograder.unit`` in its own
+process and folder with its own gradebook; ``grade_in_subprocess`` is the task
+handed to a ``concurrent.futures.Executor`` (local threads by default; a
+cluster's executor, e.g. Dask's ``Client.get_executor()``, works the same where
+the workers share the file system). Only this process writes the class's
+gradebook, one unit at a time, as results arrive. A unit's result is kept in
+``RESULTS/units/<student>__<lesson>.json``: a run that is interrupted and
+started again grades only what is missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import signal
+import statistics
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from autograder.config import course_config
+from autograder.course import Course, UsageError
+from autograder.submissions import Unit, find_units, unpack
+from autograder.unit import STATUS_ERROR, STATUS_TIMEOUT, UnitResult, UnitSpec
+
+
+@dataclass
+class GradeOptions:
+    workers: int | None = None  # default: the CPUs this process may use
+    lessons: list[str] | None = None
+    students: list[str] | None = None
+    cell_timeout: int = 120
+    notebook_timeout: int = 900
+    memory_bytes: int = 2 * 2**30
+    nproc: int = 256
+    fresh: bool = False  # regrade everything, even units already graded
+    progress: bool = True
+
+
+@dataclass
+class Template:
+    lesson: str
+    folder: Path
+    max_cells: list[dict] = field(default_factory=list)
+
+
+def parse_size(text: str) -> int:
+    """``2G``, ``1500M``, ``512k`` or a number of bytes."""
+    units = {"k": 2**10, "m": 2**20, "g": 2**30}
+    raw = text.strip().lower().removesuffix("b").removesuffix("i")
+    try:
+        if raw and raw[-1] in units:
+            value = int(float(raw[:-1]) * units[raw[-1]])
+        else:
+            value = int(raw)
+    except ValueError:
+        raise UsageError(f"--memory {text!r}: give a size like 2G or 1500M") from None
+    if value < 64 * 2**20:
+        raise UsageError(f"--memory {text!r}: at least 64M is needed to start a kernel")
+    return value
+
+
+def _cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _digest(path: Path | None) -> str | None:
+    return None if path is None else hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build_template(course: Course, lesson: str, folder: Path) -> Template:
+    """A course folder for one lesson: master, released version, gradebook with its cells."""
+    from nbgrader.converters import GenerateAssignment
+
+    from autograder.lint import check_master
+    from autograder.nbgrader_run import course_copy, run_converter
+
+    check_master(course.master(lesson))
+    master = course_copy(course.root, lesson, folder)
+    config = course_config(folder)
+    config.CourseDirectory.assignment_id = lesson
+    run_converter(GenerateAssignment, config, force=True)
+    cells = json.loads(master.read_text())["cells"]
+    max_cells = [
+        {
+            "grade_id": c["metadata"]["nbgrader"]["grade_id"],
+            "max_points": float(c["metadata"]["nbgrader"]["points"]),
+        }
+        for c in cells
+        if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+    ]
+    return Template(lesson, folder, max_cells)
+
+
+_CONTEXT = None
+
+
+def _context():
+    """A forkserver that has nbgrader imported once: each unit forks from it in
+    milliseconds instead of paying nbgrader's import (seconds) in a fresh interpreter."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        import multiprocessing
+
+        _CONTEXT = multiprocessing.get_context("forkserver")
+        _CONTEXT.set_forkserver_preload(["autograder.unit"])
+    return _CONTEXT
+
+
+def _unit_process(spec_path: str) -> None:
+    """The unit's process: its own session (so the kernel dies with it), its own log."""
+    os.setsid()
+    log = os.open(Path(spec_path).with_name("grader.log"), os.O_WRONLY | os.O_CREAT, 0o644)
+    os.dup2(log, 2)
+    from autograder.unit import main as unit_main
+
+    unit_main(spec_path)
+
+
+def grade_in_subprocess(spec: dict, wall_timeout: float) -> dict:
+    """Grade one unit in its own process under a wall-clock limit; return its result dict.
+
+    A top-level function of plain data, so that any Executor can run it.
+    """
+    workdir = Path(spec["workdir"])
+    workdir.mkdir(parents=True, exist_ok=True)
+    spec_path = workdir / "SPEC.json"
+    spec_path.write_text(json.dumps(spec))
+    proc = _context().Process(target=_unit_process, args=(str(spec_path),), daemon=False)
+    proc.start()
+    proc.join(wall_timeout)
+    timed_out = proc.is_alive()
+    try:  # the unit's whole session: its kernel and anything the submission started
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.join()
+    if timed_out:
+        return _failed(
+            spec, STATUS_TIMEOUT, f"the notebook ran longer than the limit of {wall_timeout:g} s"
+        )
+    result_path = workdir / "RESULT.json"
+    if not result_path.is_file():
+        log_path = workdir / "grader.log"
+        log = log_path.read_text(errors="replace")[-500:] if log_path.exists() else ""
+        return _failed(spec, STATUS_ERROR, f"the grading process ended without a result: {log}")
+    return json.loads(result_path.read_text())
+
+
+def _failed(spec: dict, status: str, reason: str) -> dict:
+    cells = [
+        {
+            "grade_id": c["grade_id"],
+            "points": 0.0,
+            "max_points": c["max_points"],
+            "passed": False,
+            "message": reason,
+        }
+        for c in spec["max_cells"]
+    ]
+    return UnitResult.from_json(
+        {
+            "student": spec["student"],
+            "lesson": spec["lesson"],
+            "status": status,
+            "score": 0.0,
+            "max_score": sum(c["max_points"] for c in spec["max_cells"]),
+            "reason": reason,
+            "notes": [],
+            "cells": cells,
+            "feedback": None,
+        }
+    ).to_json()
+
+
+class ClassGrader:
+    """Grade SUBMISSIONS into RESULTS; see the module docstring."""
+
+    def __init__(
+        self,
+        course: Course,
+        submissions: Path,
+        out: Path,
+        options: GradeOptions,
+        executor_factory: Callable[[int], Executor] | None = None,
+    ):
+        self.course = course
+        self.submissions = submissions
+        self.out = out
+        self.options = options
+        self.executor_factory = executor_factory or (lambda n: ThreadPoolExecutor(n))
+        self.lessons = course.select(options.lessons)
+        self.units_dir = out / "units"
+        self.work = out / ".work"
+
+    # -- set-up -----------------------------------------------------------
+    def _input_root(self) -> Path:
+        if self.submissions.is_file():
+            target = self.work / "unzipped"
+            shutil.rmtree(target, ignore_errors=True)
+            return unpack(self.submissions, target)
+        if not self.submissions.exists():
+            raise UsageError(f"{self.submissions}: no such folder or zip file")
+        return self.submissions
+
+    def _templates(self) -> dict[str, Template]:
+        templates = {}
+        for lesson in self.lessons:
+            folder = self.work / "templates" / lesson
+            shutil.rmtree(folder, ignore_errors=True)
+            templates[lesson] = build_template(self.course, lesson, folder)
+        return templates
+
+    def _gradebook_url(self) -> str:
+        return f"sqlite:///{self.out / 'gradebook.db'}"
+
+    def _prepare_gradebook(self) -> None:
+        """The class's gradebook: every lesson's cells, made by nbgrader's generate_assignment."""
+        from nbgrader.converters import GenerateAssignment
+
+        from autograder.nbgrader_run import course_copy, run_converter
+
+        root = self.work / "class-course"
+        for lesson in self.lessons:
+            shutil.rmtree(root / "source" / lesson, ignore_errors=True)
+            course_copy(self.course.root, lesson, root)
+            config = course_config(root)
+            config.CourseDirectory.db_url = self._gradebook_url()
+            config.CourseDirectory.assignment_id = lesson
+            run_converter(GenerateAssignment, config, force=True)
+
+    # -- results ----------------------------------------------------------
+    def _result_path(self, unit: Unit) -> Path:
+        return self.units_dir / f"{unit.key}.json"
+
+    def _already_graded(self, unit: Unit) -> bool:
+        path = self._result_path(unit)
+        if self.options.fresh or not path.is_file():
+            return False
+        try:
+            stored = json.loads(path.read_text())
+        except ValueError:
+            return False
+        return stored.get("submission_sha256") == _digest(unit.path)
+
+    def _record(self, unit: Unit, result: dict) -> None:
+        """Write the unit's grades to the gradebook, then keep its result file.
+
+        In that order: a result file on disk means the gradebook has the grades,
+        so a run interrupted between the two grades the unit again, once.
+        """
+        result["submission_sha256"] = _digest(unit.path)
+        self._merge_into_gradebook(result)
+        path = self._result_path(unit)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result, indent=1))
+        os.replace(tmp, path)
+
+    def _merge_into_gradebook(self, result: dict) -> None:
+        import warnings
+
+        from nbgrader.api import Gradebook, MissingEntry
+        from sqlalchemy.exc import SAWarning
+
+        # nbgrader's add_submission trips SQLAlchemy's autoflush warnings; they are harmless
+        with warnings.catch_warnings(), Gradebook(self._gradebook_url(), "gradient-flow") as gb:
+            warnings.simplefilter("ignore", SAWarning)
+            gb.update_or_create_student(result["student"])
+            try:
+                gb.remove_submission(result["lesson"], result["student"])
+            except MissingEntry:
+                pass
+            submission = gb.add_submission(result["lesson"], result["student"])
+            points = {c["grade_id"]: c["points"] for c in result["cells"]}
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    grade.auto_score = points.get(grade.name, 0.0)
+            gb.db.commit()
+
+    # -- the run ----------------------------------------------------------
+    def _spec(
+        self, unit: Unit, templates: dict[str, Template], hide: list[str], scratch: Path
+    ) -> dict:
+        template = templates[unit.lesson]
+        return asdict(
+            UnitSpec(
+                student=unit.student,
+                lesson=unit.lesson,
+                submission=None if unit.path is None else str(unit.path.resolve()),
+                template=str(template.folder),
+                workdir=str(scratch / unit.key),
+                feedback_out=str(self.out / "feedback" / unit.student / f"{unit.lesson}.html"),
+                max_cells=template.max_cells,
+                cell_timeout=self.options.cell_timeout,
+                memory_bytes=self.options.memory_bytes,
+                nproc=self.options.nproc,
+                hide=hide,
+            )
+        )
+
+    def run(self) -> list[dict]:
+        """Grade what needs grading; return every selected unit's result."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.units_dir.mkdir(exist_ok=True)
+        root = self._input_root()
+        units = find_units(root, self.lessons, self.options.students)
+        templates = self._templates()
+        self._prepare_gradebook()
+        pending = [u for u in units if not self._already_graded(u)]
+        scratch = Path(tempfile.mkdtemp(prefix="gf-grade-"))
+        hide = [str(p.resolve()) for p in (self.course.source, self.out, root, scratch)]
+        workers = max(1, min(self.options.workers or _cpus(), len(pending) or 1))
+        try:
+            self._grade(pending, templates, hide, scratch, workers)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        results = [json.loads(self._result_path(u).read_text()) for u in units]
+        self._write_reports()
+        return results
+
+    def _grade(self, pending: list[Unit], templates, hide, scratch: Path, workers: int) -> None:
+        if not pending:
+            return
+        bar = None
+        if self.options.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(pending), desc="grading", unit="notebook")
+        with self.executor_factory(workers) as pool:
+            futures = {
+                pool.submit(
+                    grade_in_subprocess,
+                    self._spec(u, templates, hide, scratch),
+                    self.options.notebook_timeout,
+                ): u
+                for u in pending
+            }
+            for future in as_completed(futures):
+                unit = futures[future]
+                self._record(unit, future.result())
+                if bar is not None:
+                    bar.set_postfix_str(f"{unit.student}/{unit.lesson}", refresh=False)
+                    bar.update()
+        if bar is not None:
+            bar.close()
+
+    def _write_reports(self) -> None:
+        """grades.csv and report.json over every unit graded so far in RESULTS."""
+        results = [json.loads(p.read_text()) for p in sorted(self.units_dir.glob("*.json"))]
+        with open(self.out / "grades.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["student", "lesson", "score", "max_score", "status"])
+            for r in results:
+                writer.writerow(
+                    [
+                        r["student"],
+                        r["lesson"],
+                        f"{r['score']:g}",
+                        f"{r['max_score']:g}",
+                        r["status"],
+                    ]
+                )
+        report = [
+            {
+                k: r[k]
+                for k in (
+                    "student",
+                    "lesson",
+                    "status",
+                    "score",
+                    "max_score",
+                    "reason",
+                    "notes",
+                    "cells",
+                    "feedback",
+                )
+            }
+            for r in results
+        ]
+        (self.out / "report.json").write_text(json.dumps(report, indent=1))
+
+
+def summary(results: list[dict]) -> str:
+    """The table printed at the end of a run."""
+    students = sorted({r["student"] for r in results})
+    lines = [
+        f"{len(students)} student(s), {len(results)} notebook(s)",
+        "",
+        f"{'lesson':26s} {'mean score':>12s} {'max':>6s} {'graded':>8s}",
+    ]
+    for lesson in sorted({r["lesson"] for r in results}):
+        rows = [r for r in results if r["lesson"] == lesson]
+        mean = statistics.mean(r["score"] for r in rows)
+        lines.append(f"{lesson:26s} {mean:12.2f} {rows[0]['max_score']:6g} {len(rows):8d}")
+    problems = Counter(r["status"] for r in results if r["status"] != "graded")
+    lines.append("")
+    if problems:
+        lines.append(
+            "not fully graded, by reason: "
+            + ", ".join(f"{status} {count}" for status, count in sorted(problems.items()))
+        )
+    else:
+        lines.append("every notebook ran and was graded")
+    return "\n".join(lines)
+
+
+def export(gradebook: Path, out: Path) -> int:
+    """Write student, lesson, score, max_score for every submission in the gradebook."""
+    from nbgrader.api import Gradebook
+
+    if not gradebook.is_file():
+        raise UsageError(f"{gradebook}: no gradebook there (run `autograder grade` first)")
+    rows = 0
+    with (
+        Gradebook(f"sqlite:///{gradebook}", "gradient-flow") as gb,
+        open(out, "w", newline="") as f,
+    ):
+        writer = csv.writer(f)
+        writer.writerow(["student", "lesson", "score", "max_score"])
+        for assignment in sorted(gb.assignments, key=lambda a: a.name):
+            for submission in sorted(assignment.submissions, key=lambda s: s.student.id):
+                writer.writerow(
+                    [
+                        submission.student.id,
+                        assignment.name,
+                        f"{submission.score:g}",
+                        f"{submission.max_score:g}",
+                    ]
+                )
+                rows += 1
+    return rows
