@@ -11,8 +11,9 @@ PYTEST_ARGS ?=
 setup:
 	@bash scripts/setup.sh
 
+# --allow-root only where we are root (a container); JupyterLab refuses root otherwise.
 lab: setup
-	$(BIN)/jupyter lab notebooks/$(LESSON).ipynb
+	$(BIN)/jupyter lab notebooks/$(LESSON).ipynb $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: setup
 	@bash scripts/install-browser.sh
@@ -30,8 +31,11 @@ release: setup
 validate: setup
 	$(BIN)/autograder validate
 
+# Benchmarks (not tests): results go to bench/results/*.md
 bench: setup
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.lessons
+	$(BIN)/python -m bench.monitor_overhead
+	$(BIN)/python -m bench.grading
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-artifacts autograder/release

@@ -19,7 +19,9 @@ import os
 import shutil
 import signal
 import statistics
+import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
@@ -27,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from autograder.config import course_config
-from autograder.course import Course, UsageError
+from autograder.course import PACKAGE_DIR, Course, UsageError
 from autograder.submissions import Unit, find_units, unpack
 from autograder.unit import STATUS_ERROR, STATUS_TIMEOUT, UnitResult, UnitSpec
 
@@ -137,6 +139,13 @@ def grade_in_subprocess(spec: dict, wall_timeout: float) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     spec_path = workdir / "SPEC.json"
     spec_path.write_text(json.dumps(spec))
+    started = time.perf_counter()
+    result = _run_unit(spec, spec_path, workdir, wall_timeout)
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+def _run_unit(spec: dict, spec_path: Path, workdir: Path, wall_timeout: float) -> dict:
     proc = _context().Process(target=_unit_process, args=(str(spec_path),), daemon=False)
     proc.start()
     proc.join(wall_timeout)
@@ -319,12 +328,17 @@ class ClassGrader:
         self._prepare_gradebook()
         pending = [u for u in units if not self._already_graded(u)]
         scratch = Path(tempfile.mkdtemp(prefix="gf-grade-"))
-        hide = [str(p.resolve()) for p in (self.course.source, self.out, root, scratch)]
+        # the graded course's masters and the package's own, results, inputs, other units
+        secret = {self.course.source, PACKAGE_DIR / "source", self.out, root, scratch}
+        hide = sorted(str(p.resolve()) for p in secret if p.exists())
         workers = max(1, min(self.options.workers or _cpus(), len(pending) or 1))
         try:
             self._grade(pending, templates, hide, scratch, workers)
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            if os.environ.get("AUTOGRADER_KEEP_WORK"):  # to inspect what a kernel saw
+                print(f"kept the work folders in {scratch}", file=sys.stderr)
+            else:
+                shutil.rmtree(scratch, ignore_errors=True)
         results = [json.loads(self._result_path(u).read_text()) for u in units]
         self._write_reports()
         return results

@@ -8,7 +8,8 @@ The grader's kernelspec runs this wrapper instead of ipykernel directly. It
    moves the kernel into its own notebook folder, so that a submission sees
    its own files and nothing else of the course;
 2. sets resource limits: address space (``--memory``), processes
-   (``--nproc``; enforced by the kernel for non-root users), no core dumps;
+   (``--nproc``; enforced by the kernel for non-root users), no core dumps,
+   and CPU affinity (``--cpus``);
 3. replaces itself with the kernel (``os.execvp``).
 """
 
@@ -33,6 +34,7 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="autograder.sandbox")
     parser.add_argument("--memory", type=int, default=0, help="address-space limit, bytes")
     parser.add_argument("--nproc", type=int, default=0, help="process limit (0: none)")
+    parser.add_argument("--cpus", type=int, default=0, help="pin to this many CPUs (0: all)")
     parser.add_argument("--workdir", type=Path, help="the submission's own folder")
     parser.add_argument("--hide", type=Path, action="append", default=[])
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
@@ -91,6 +93,9 @@ def _limit(opts: argparse.Namespace) -> None:
     if opts.nproc > 0:
         resource.setrlimit(resource.RLIMIT_NPROC, (opts.nproc, opts.nproc))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if opts.cpus > 0:  # like Binder's CPU quota: the kernel may use only these CPUs
+        allowed = sorted(os.sched_getaffinity(0))[: opts.cpus]
+        os.sched_setaffinity(0, allowed)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -120,3 +125,27 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def write_kernelspec(folder: Path, sandbox_args: list[str], env: dict[str, str]) -> Path:
+    """A 'python3' kernelspec under ``folder`` that starts ipykernel through this wrapper.
+
+    Put ``folder`` first on JUPYTER_PATH and Jupyter picks it instead of the default.
+    """
+    kernel_dir = folder / "kernels" / "python3"
+    kernel_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        sys.executable,
+        "-m",
+        "autograder.sandbox",
+        *sandbox_args,
+        "--",
+        sys.executable,
+        "-m",
+        "ipykernel_launcher",
+        "-f",
+        "{connection_file}",
+    ]
+    spec = {"argv": argv, "display_name": "Python 3 (limited)", "language": "python", "env": env}
+    (kernel_dir / "kernel.json").write_text(json.dumps(spec))
+    return folder

@@ -104,12 +104,9 @@ def _zero(spec: UnitSpec, status: str, reason: str, notes: list[str] | None = No
 
 def _write_kernelspec(spec: UnitSpec, root: Path, autograded: Path) -> None:
     """A 'python3' kernelspec that starts the kernel through autograder.sandbox."""
-    kernel_dir = root / "jupyter" / "kernels" / "python3"
-    kernel_dir.mkdir(parents=True, exist_ok=True)
-    argv = [
-        sys.executable,
-        "-m",
-        "autograder.sandbox",
+    from autograder.sandbox import write_kernelspec
+
+    args = [
         "--memory",
         str(spec.memory_bytes),
         "--nproc",
@@ -118,16 +115,10 @@ def _write_kernelspec(spec: UnitSpec, root: Path, autograded: Path) -> None:
         str(autograded),
     ]
     for path in spec.hide:
-        argv += ["--hide", path]
-    argv += ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        args += ["--hide", path]
     threads = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    kernel = {
-        "argv": argv,
-        "display_name": "Python 3 (graded)",
-        "language": "python",
-        "env": {**threads, "PYTHONHASHSEED": "0", "MPLBACKEND": "agg"},
-    }
-    (kernel_dir / "kernel.json").write_text(json.dumps(kernel))
+    env = {**threads, "PYTHONHASHSEED": "0", "MPLBACKEND": "agg"}
+    write_kernelspec(root / "jupyter", args, env)
     os.environ["JUPYTER_PATH"] = str(root / "jupyter")
     os.environ["JUPYTER_RUNTIME_DIR"] = str(root / "runtime")
 

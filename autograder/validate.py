@@ -6,6 +6,7 @@ uses its Python API (``nbgrader.validator.Validator``) and decides itself.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -43,20 +44,38 @@ def _first_line(text: str, limit: int = 300) -> str:
     return last if len(last) <= limit else last[: limit - 1] + "…"
 
 
+#: Binder's limits: one CPU and 2 GB. Masters and student versions are validated in them.
+BINDER_CPUS = 1
+BINDER_MEMORY = 2 * 2**30
+
+
 def _run_validator(notebook: Path, *, invert: bool, timeout: int) -> dict:
     """Execute a copy of ``notebook`` in a scratch folder under nbgrader's Validator.
 
+    The kernel runs as on Binder: pinned to one CPU, with a 2 GB memory limit.
     For a master (``invert=False``) every code cell must run without an error
     or stderr output, not only the graded ones (nbgrader's ``validate_all``).
     """
+    from autograder.sandbox import write_kernelspec
+
     put_own_tools_on_path()
     with tempfile.TemporaryDirectory(prefix="gf-validate-") as tmp:
+        limits = ["--cpus", str(BINDER_CPUS), "--memory", str(BINDER_MEMORY)]
+        kernels = write_kernelspec(Path(tmp) / "jupyter", limits, {})
+        previous = os.environ.get("JUPYTER_PATH")
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(kernels), previous]))
         copy = Path(tmp) / notebook.name
         shutil.copyfile(notebook, copy)
         validator = Validator(config=course_config(Path(tmp), cell_timeout=timeout))
         validator.invert = invert
         validator.validate_all = not invert
-        return validator.validate(str(copy))
+        try:
+            return validator.validate(str(copy))
+        finally:
+            if previous is None:
+                os.environ.pop("JUPYTER_PATH", None)
+            else:
+                os.environ["JUPYTER_PATH"] = previous
 
 
 def _count_grade_cells(notebook: Path) -> int:

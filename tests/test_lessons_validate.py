@@ -1,4 +1,5 @@
-"""Every lesson validates end to end through nbgrader: the master (solution) runs top to
+"""Every lesson validates end to end through nbgrader, under Binder's limits (1 CPU, 2 GB):
+the master (solution) runs top to
 bottom without an error and passes every test; the student version passes none."""
 
 import pytest

@@ -57,3 +57,16 @@ def test_error_in_an_ungraded_master_cell_is_reported(fixture_course):
     release(fixture_course, "fixture_sum")
     result = validate_lesson(fixture_course, "fixture_sum")
     assert any("ZeroDivisionError" in p for p in result.problems), result.problems
+
+
+def test_validation_runs_under_binder_limits(fixture_course):
+    """One CPU and 2 GB, as on Binder: a master that checks for them still validates."""
+    probe = (
+        "import math, os, resource\n"
+        "assert len(os.sched_getaffinity(0)) == 1, os.sched_getaffinity(0)\n"
+        "assert resource.getrlimit(resource.RLIMIT_AS)[0] == 2 * 2**30"
+    )
+    _set_solution(fixture_course.master("fixture_sum"), "import math", probe)
+    release(fixture_course, "fixture_sum")
+    result = validate_lesson(fixture_course, "fixture_sum")
+    assert result.ok, result.problems

@@ -1,0 +1,150 @@
+"""Each lesson's solution version top to bottom on 1 CPU (wall time, peak memory), and the
+time to open the course (set-up done -> JupyterLab serving lesson 1).
+
+    python -m bench.lessons            (make bench)
+
+Writes bench/results/lessons.md. Budgets (DESIGN.md section 5): <= 60 s per lesson
+(aim <= 20 s), peak memory <= 1.5 GB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from autograder.course import Course
+from autograder.sandbox import write_kernelspec
+from bench.machine import describe
+
+RESULTS = Path(__file__).parent / "results"
+BUDGET_SECONDS, AIM_SECONDS, BUDGET_BYTES = 60, 20, 1.5 * 2**30
+
+
+def _peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def run_lesson(master: Path) -> tuple[float, int, int]:
+    """(seconds, peak RSS of the kernel in bytes, cells with an error) for one master on 1 CPU."""
+    nb = nbformat.read(master, as_version=4)
+    with tempfile.TemporaryDirectory() as tmp:
+        kernels = write_kernelspec(Path(tmp) / "jupyter", ["--cpus", "1"], {})
+        os.environ["JUPYTER_PATH"] = str(kernels)
+        client = NotebookClient(
+            nb,
+            timeout=600,
+            kernel_name="python3",
+            allow_errors=True,
+            resources={"metadata": {"path": tmp}},
+        )
+        start = time.perf_counter()
+        with client.setup_kernel():
+            pid = client.km.provisioner.process.pid
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index)
+            seconds = time.perf_counter() - start
+            peak = _peak_rss(pid)
+        del os.environ["JUPYTER_PATH"]
+    errors = sum(
+        1
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "error" or getattr(o, "name", "") == "stderr"
+    )
+    return seconds, peak, errors
+
+
+def open_course_seconds() -> float:
+    """From `jupyter lab` to lesson 1's page served (the set-up is already done)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(8)
+    jupyter = Path(sys.executable).with_name("jupyter")
+    root = Path(__file__).resolve().parent.parent
+    args = [
+        str(jupyter),
+        "lab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--ServerApp.token={token}",
+        f"--ServerApp.root_dir={root}",
+    ]
+    if os.geteuid() == 0:
+        args.append("--allow-root")
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/lab/tree/notebooks/01_backprop.ipynb?token={token}"
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if response.status == 200:
+                        return time.perf_counter() - start
+            except OSError:
+                if time.perf_counter() - start > 120:
+                    raise RuntimeError("JupyterLab did not serve lesson 1 within 120 s") from None
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def main() -> None:
+    course = Course()
+    rows = []
+    for lesson in course.lessons():
+        seconds, peak, errors = run_lesson(course.master(lesson))
+        ok = seconds <= BUDGET_SECONDS and peak <= BUDGET_BYTES and errors == 0
+        rows.append((lesson, seconds, peak, errors, ok))
+        print(
+            f"{lesson:26s} {seconds:6.1f} s  {peak / 2**20:7.0f} MiB  errors {errors}", flush=True
+        )
+    opened = open_course_seconds()
+    lines = [
+        "# Lessons on one CPU",
+        "",
+        describe(),
+        "",
+        "Each lesson's solution version (the master) executed top to bottom by nbclient, its "
+        "kernel pinned to one CPU (`autograder.sandbox --cpus 1`, like Binder's quota). "
+        "Peak memory is the kernel's peak RSS (VmHWM).",
+        "",
+        "| lesson | wall time | peak memory | errors | budget (≤ 60 s, aim ≤ 20 s; ≤ 1.5 GB) |",
+        "|---|---|---|---|---|",
+    ]
+    for lesson, seconds, peak, errors, ok in rows:
+        aim = "" if seconds <= AIM_SECONDS else " (over the 20 s aim)"
+        lines.append(
+            f"| {lesson} | {seconds:.1f} s | {peak / 2**20:.0f} MiB | {errors} | "
+            f"{'within' if ok else 'OVER'}{aim} |"
+        )
+    lines += [
+        "",
+        f"Time to open the course (set-up done → JupyterLab serving lesson 1): **{opened:.1f} s**.",
+        "",
+    ]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "lessons.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+    json.dumps(rows)
+
+
+if __name__ == "__main__":
+    main()
