@@ -102,3 +102,43 @@ def assert_loses_points(outcome: Outcome, description: str) -> None:
         f"{description}: failed with {outcome.message!r}, not with a check's explanation"
     )
     assert len(str(outcome.error)) > 25, f"{description}: message too terse: {outcome.message}"
+
+
+def standard_tests(lesson: LessonCells, wrong: list, fixed_names: list[str]) -> dict:
+    """The tests every lesson module runs, for ``globals().update(...)``:
+
+    - the master's solution passes every test cell (earns every point);
+    - each plausible wrong implementation in ``wrong`` fails its test cell with a check's
+      message (``(test cell, mistake, [(solution cell, correct text, wrong text), ...])``);
+    - every exercise has at least two wrong implementations;
+    - the fixed names of DESIGN.md are the graded functions.
+    """
+    import pytest
+
+    @pytest.mark.parametrize("test_id", lesson.ids("test"))
+    def test_master_solution_earns_every_point(test_id):
+        outcome = lesson.run(test_id)
+        assert outcome.passed, outcome.message
+
+    @pytest.mark.parametrize(
+        ("test_id", "mistake", "edits"), wrong, ids=[f"{t}: {m}" for t, m, _ in wrong]
+    )
+    def test_plausible_mistake_loses_points(test_id, mistake, edits):
+        assert_loses_points(lesson.run(test_id, edits), mistake)
+
+    def test_every_exercise_has_at_least_two_wrong_implementations():
+        counts = {t: sum(1 for w in wrong if w[0] == t) for t in lesson.ids("test")}
+        assert all(n >= 2 for n in counts.values()), counts
+
+    def test_fixed_names_are_graded():
+        text = "\n".join(lesson.source(i) for i in lesson.ids("solution"))
+        missing = [name for name in fixed_names if name not in text]
+        assert not missing, missing
+
+    tests = (
+        test_master_solution_earns_every_point,
+        test_plausible_mistake_loses_points,
+        test_every_exercise_has_at_least_two_wrong_implementations,
+        test_fixed_names_are_graded,
+    )
+    return {t.__name__: t for t in tests}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.lesson_harness import LessonCells, assert_loses_points
+from tests.lesson_harness import LessonCells, assert_loses_points, standard_tests
 
 pytestmark = pytest.mark.backprop
 LESSON = LessonCells("01_backprop")
@@ -284,38 +284,18 @@ WRONG = [
 ]
 
 
-@pytest.mark.parametrize("test_id", LESSON.ids("test"))
-def test_master_solution_earns_every_point(test_id):
-    outcome = LESSON.run(test_id)
-    assert outcome.passed, outcome.message
-
-
-@pytest.mark.parametrize(
-    ("test_id", "mistake", "edits"), WRONG, ids=[f"{t}: {m}" for t, m, _ in WRONG]
-)
-def test_plausible_mistake_loses_points(test_id, mistake, edits):
-    assert_loses_points(LESSON.run(test_id, edits), mistake)
-
-
-def test_every_exercise_has_at_least_two_wrong_implementations():
-    counts = {t: sum(1 for w in WRONG if w[0] == t) for t in LESSON.ids("test")}
-    assert all(n >= 2 for n in counts.values()), counts
-
-
-def test_fixed_names_are_graded():
-    text = "\n".join(LESSON.source(i) for i in LESSON.ids("solution"))
-    for name in (
-        "def linear_forward(x, w, b)",
-        "def linear_backward(dout, cache)",
-        "def relu_forward(x)",
-        "def relu_backward(dout, cache)",
-        "def sigmoid_forward(x)",
-        "def sigmoid_backward(dout, cache)",
-        "def softmax_cross_entropy(scores, y)",
-        "def numerical_gradient(f, x, h=1e-5)",
-        "class Value",
-    ):
-        assert name in text, name
+FIXED_NAMES = [
+    "def linear_forward(x, w, b)",
+    "def linear_backward(dout, cache)",
+    "def relu_forward(x)",
+    "def relu_backward(dout, cache)",
+    "def sigmoid_forward(x)",
+    "def sigmoid_backward(dout, cache)",
+    "def softmax_cross_entropy(scores, y)",
+    "def numerical_gradient(f, x, h=1e-5)",
+    "class Value",
+]
+globals().update(standard_tests(LESSON, WRONG, FIXED_NAMES))
 
 
 def test_numerical_gradient_may_not_call_coursekit():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.lesson_harness import LessonCells, assert_loses_points
+from tests.lesson_harness import LessonCells, standard_tests
 
 pytestmark = pytest.mark.dead_relu
 LESSON = LessonCells("04_dead_relu")
@@ -148,32 +148,12 @@ WRONG = [
 ]
 
 
-@pytest.mark.parametrize("test_id", LESSON.ids("test"))
-def test_master_solution_earns_every_point(test_id):
-    outcome = LESSON.run(test_id)
-    assert outcome.passed, outcome.message
-
-
-@pytest.mark.parametrize(
-    ("test_id", "mistake", "edits"), WRONG, ids=[f"{t}: {m}" for t, m, _ in WRONG]
-)
-def test_plausible_mistake_loses_points(test_id, mistake, edits):
-    assert_loses_points(LESSON.run(test_id, edits), mistake)
-
-
-def test_every_exercise_has_at_least_two_wrong_implementations():
-    counts = {t: sum(1 for w in WRONG if w[0] == t) for t in LESSON.ids("test")}
-    assert all(n >= 2 for n in counts.values()), counts
-
-
-def test_fixed_names_are_graded():
-    text = "\n".join(LESSON.source(i) for i in LESSON.ids("solution"))
-    for name in (
-        "def dead_unit_fraction(activations)",
-        "def leaky_relu_forward(x, alpha=0.01)",
-        "def leaky_relu_backward(dout, cache)",
-    ):
-        assert name in text, name
+FIXED_NAMES = [
+    "def dead_unit_fraction(activations)",
+    "def leaky_relu_forward(x, alpha=0.01)",
+    "def leaky_relu_backward(dout, cache)",
+]
+globals().update(standard_tests(LESSON, WRONG, FIXED_NAMES))
 
 
 def test_calling_the_monitor_is_caught_by_the_hidden_check():
