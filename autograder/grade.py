@@ -351,21 +351,26 @@ class ClassGrader:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(pending), desc="grading", unit="notebook")
-        with self.executor_factory(workers) as pool:
-            futures = {
-                pool.submit(
-                    grade_in_subprocess,
-                    self._spec(u, templates, hide, scratch),
-                    self.options.notebook_timeout,
-                ): u
-                for u in pending
-            }
+        pool = self.executor_factory(workers)
+        futures = {
+            pool.submit(
+                grade_in_subprocess,
+                self._spec(u, templates, hide, scratch),
+                self.options.notebook_timeout,
+            ): u
+            for u in pending
+        }
+        try:
             for future in as_completed(futures):
                 unit = futures[future]
                 self._record(unit, future.result())
                 if bar is not None:
                     bar.set_postfix_str(f"{unit.student}/{unit.lesson}", refresh=False)
                     bar.update()
+        except BaseException:  # Ctrl-C: what is recorded stays; nothing new is started
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         if bar is not None:
             bar.close()
 

@@ -1,5 +1,8 @@
 """notebooks/ is exactly what nbgrader releases from the masters, and masters are clean."""
 
+import json
+import re
+
 import pytest
 
 from autograder.course import Course
@@ -28,3 +31,23 @@ def test_student_notebook_matches_a_fresh_release(lesson, tmp_path):
 def test_no_stray_student_notebooks():
     stray = {p.stem for p in COURSE.notebooks.glob("*.ipynb")} - set(COURSE.lessons())
     assert not stray, f"notebooks/ holds notebooks with no master: {sorted(stray)}"
+
+
+_HIDDEN_LINE = re.compile(
+    r"^(from autograder\.checks import \w+ as hidden|hidden\.\w+\([\w, ]*\))$"
+)
+
+
+@pytest.mark.parametrize("lesson", COURSE.lessons())
+def test_hidden_tests_only_call_the_autograder_package(lesson):
+    """Feedback shows hidden tests: they must reveal a call, never an answer or an oracle."""
+    cells = json.loads(COURSE.master(lesson).read_text())["cells"]
+    for cell in cells:
+        source = "".join(cell["source"])
+        if "### BEGIN HIDDEN TESTS" not in source:
+            continue
+        region = source.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
+        lines = [line.strip() for line in region.strip().splitlines() if line.strip()]
+        assert lines, f"{lesson}: an empty hidden region"
+        odd = [line for line in lines if not _HIDDEN_LINE.match(line)]
+        assert not odd, f"{lesson}: hidden region holds more than calls: {odd}"
