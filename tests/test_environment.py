@@ -94,3 +94,23 @@ def test_repo2docker_picks_the_conda_build_pack(tmp_path):
     assert "Building conda environment for python=3.11" in text, text[-2000:]
     assert '--file "environment.yml"' in text, "the conda build pack did not use environment.yml"
     assert "./postBuild" in text, "postBuild (course install, student extensions) is not run"
+
+
+def test_installed_environment_hides_instructor_extensions():
+    """The same script postBuild runs on Binder has run here (scripts/setup.sh): JupyterLab
+    lists formgrader and create-assignment as disabled, and formgrader's server extension too."""
+    jupyter = str(Path(sys.executable).with_name("jupyter"))
+    labext = subprocess.run([jupyter, "labextension", "list"], capture_output=True, text=True)
+    text = labext.stdout + labext.stderr
+    disabled = text.split("Disabled extensions:")[-1] if "Disabled extensions:" in text else ""
+    for plugin in ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment"):
+        assert plugin in disabled, text
+    server = subprocess.run(
+        [jupyter, "server", "extension", "list"], capture_output=True, text=True
+    )
+    status = [
+        ln
+        for ln in (server.stdout + server.stderr).splitlines()
+        if "formgrader" in ln and ("enabled" in ln or "disabled" in ln)
+    ]
+    assert status and all("disabled" in ln for ln in status), status
