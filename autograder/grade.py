@@ -30,6 +30,7 @@ from pathlib import Path
 
 from autograder.config import course_config
 from autograder.course import PACKAGE_DIR, Course, UsageError
+from autograder.sandbox import SCRATCH_PREFIX
 from autograder.submissions import Unit, find_units, unpack
 from autograder.unit import STATUS_ERROR, STATUS_TIMEOUT, UnitResult, UnitSpec
 
@@ -327,7 +328,7 @@ class ClassGrader:
         templates = self._templates()
         self._prepare_gradebook()
         pending = [u for u in units if not self._already_graded(u)]
-        scratch = Path(tempfile.mkdtemp(prefix="gf-grade-"))
+        scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
         # the graded course's masters and the package's own, results, inputs, other units
         secret = {self.course.source, PACKAGE_DIR / "source", self.out, root, scratch}
         hide = sorted(str(p.resolve()) for p in secret if p.exists())

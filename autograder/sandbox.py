@@ -4,9 +4,10 @@ The grader's kernelspec runs this wrapper instead of ipykernel directly. It
 
 1. where it can (root, and ``unshare`` works): enters a private mount
    namespace, hides the paths given with ``--hide`` (masters, gradebooks,
-   other submissions, results) under empty tmpfs mounts, empties /tmp, and
-   moves the kernel into its own notebook folder, so that a submission sees
-   its own files and nothing else of the course;
+   other submissions, results, other grading runs) under empty tmpfs mounts,
+   and moves the kernel into its own notebook folder (a bind mount, so ``..``
+   leads nowhere), so that a submission sees its own files and nothing else
+   of the course;
 2. sets resource limits: address space (``--memory``), processes
    (``--nproc``; enforced by the kernel for non-root users), no core dumps,
    and CPU affinity (``--cpus``);
@@ -25,6 +26,7 @@ import sys
 from pathlib import Path
 
 MOUNT_POINT = "/mnt"  # where the unit's own folder appears inside the namespace
+SCRATCH_PREFIX = "gf-grade-"  # the grader's scratch folders (autograder.grade)
 
 
 def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -77,12 +79,16 @@ def _isolate(opts: argparse.Namespace, kernel: list[str]) -> list[str]:
         private.write_text(json.dumps(connection))
         kernel = [*kernel[:index], f"{MOUNT_POINT}/{private.name}", *kernel[index + 1 :]]
     _mount("--bind", str(workdir), MOUNT_POINT)
-    for path in opts.hide:
+    hidden = list(opts.hide)
+    for path in opts.hide:  # other grading runs' scratch folders, beside ours
+        if path.name.startswith(SCRATCH_PREFIX):
+            hidden += [p for p in path.parent.glob(f"{SCRATCH_PREFIX}*") if p != path]
+    for path in hidden:
         if path.is_dir():
             _mount("-t", "tmpfs", "-o", "size=1m,mode=555", "tmpfs", str(path))
         elif path.exists():
             _mount("--bind", "/dev/null", str(path))
-    _mount("-t", "tmpfs", "-o", "size=256m", "tmpfs", "/tmp")
+    # Only these paths are hidden, not all of /tmp: the course and its Python may live there.
     os.chdir(MOUNT_POINT)
     return kernel
 
