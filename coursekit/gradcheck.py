@@ -23,6 +23,25 @@ def _check_step(h: float) -> None:
         raise ValueError(f"h must be a small positive number, got {h!r}")
 
 
+def _central_differences(f: Callable, x: np.ndarray, h: float, value: Callable):
+    """Yield ``(index, value(f(x + h e_i)), value(f(x - h e_i)))`` for every index of x.
+
+    x is changed in place one entry at a time and put back before each yield;
+    ``value`` turns f's result into what is kept (a float, or a copy of an array,
+    since f may return a view of x).
+    """
+    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
+    for _ in it:
+        i = it.multi_index
+        old = x[i]
+        x[i] = old + h
+        plus = value(f(x))
+        x[i] = old - h
+        minus = value(f(x))
+        x[i] = old
+        yield i, plus, minus
+
+
 def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5):
     """Gradient of a scalar function ``f`` at ``x`` by central differences.
 
@@ -37,15 +56,7 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float
     _as_float64(x, "x")
     _check_step(h)
     grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + h
-        plus = float(f(x))
-        x[i] = old - h
-        minus = float(f(x))
-        x[i] = old
+    for i, plus, minus in _central_differences(f, x, h, float):
         grad[i] = (plus - minus) / (2 * h)
     return grad
 
@@ -66,15 +77,11 @@ def numerical_gradient_array(
     _check_step(h)
     dout = np.asarray(dout, dtype=np.float64)
     grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + h
-        plus = np.array(f(x), dtype=np.float64, copy=True)
-        x[i] = old - h
-        minus = np.array(f(x), dtype=np.float64, copy=True)
-        x[i] = old
+
+    def copy(result) -> np.ndarray:
+        return np.array(result, dtype=np.float64, copy=True)
+
+    for i, plus, minus in _central_differences(f, x, h, copy):
         if plus.shape != dout.shape:
             raise ValueError(f"dout has shape {dout.shape} but f(x) has shape {plus.shape}")
         grad[i] = np.sum((plus - minus) * dout) / (2 * h)
