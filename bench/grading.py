@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -90,6 +91,9 @@ def time_ours(submissions: Path, out: Path, workers: int) -> tuple[float, list[d
 def time_nbgrader(course: Course, submissions: Path, root: Path) -> float:
     """nbgrader's own CLI: generate_assignment (not timed), then autograde lesson by lesson."""
     nbgrader = Path(sys.executable).with_name("nbgrader")
+    # nbgrader runs `alembic` by name: put this environment's tools first on PATH
+    os.environ["PATH"] = f"{nbgrader.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    root.mkdir(parents=True, exist_ok=True)
     (root / "nbgrader_config.py").write_text(
         f"c = get_config()\nc.CourseDirectory.root = {str(root)!r}\nc.Execute.timeout = 300\n"
     )

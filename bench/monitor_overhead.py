@@ -1,6 +1,6 @@
 """How much GradientMonitor adds to a lesson model's training step (budget: <= 15 %).
 
-Times full training steps (forward, backward, SGD step) of the lesson 02 model
+Times full training steps (forward, backward, SGD step) of a lesson 02-style model
 (a 20-layer sigmoid MLP on a digits batch), with and without the monitor
 recording every step and every 5th step; alternates the two to share any machine noise.
 
@@ -76,8 +76,9 @@ def main() -> None:
     text = (
         "# GradientMonitor overhead\n\n"
         f"{describe()}\n\n"
-        "Training step (forward, backward, SGD step) of the lesson 02 model: a 20-layer\n"
-        "sigmoid MLP (64-32-...-10) on a batch of 64 digits, 1 thread, `record()` every step.\n\n"
+        "Training step (forward, backward, SGD step) of a lesson 02-style model: a 20-layer\n"
+        "sigmoid MLP (64-32-...-10) on a batch of 64 digits, 1 thread; `record()` on every step\n"
+        "(every=1) or on every fifth (every=5).\n\n"
         "| recording | step without monitor | step with monitor | overhead | budget ≤ 15 % |\n"
         "|---|---|---|---|---|\n"
     )
