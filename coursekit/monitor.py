@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -30,7 +30,57 @@ METRICS = ("grad_norm", "act_mean", "act_std", "saturated", "dead", "update_rati
 _ACTIVATION_TYPES = tuple(ACTIVATIONS.values())
 
 
+def _ratio(change: float, size: float) -> float:
+    return change / size if size > 0 else math.nan
+
+
 @dataclass
+class _Step:
+    """One recorded step, as the tensors ``record()`` computed (no host sync).
+
+    ``norms`` is (2 * layers,): ‖grad‖ then ‖W‖ per layer (a layer in ``missing``
+    had no gradient); ``activations`` holds (layer indices, (len, 4) tensor of
+    mean, std, saturated, dead) per group of same-shaped outputs; ``changes`` is
+    ‖ΔW‖ per layer over the optimizer step that followed, set one call later.
+    """
+
+    step: int
+    names: list[str]
+    norms: torch.Tensor
+    missing: list[int]
+    activations: list[tuple[list[int], torch.Tensor]]
+    changes: torch.Tensor | None = None
+
+    def weight_norms(self) -> list[float]:
+        return self.norms[len(self.names) :].tolist()
+
+    def to_rows(self) -> list[dict]:
+        n = len(self.names)
+        norms = self.norms.tolist()
+        grad_norms, weight_norms = norms[:n], norms[n:]
+        for i in self.missing:
+            grad_norms[i] = math.nan
+        stats: list[tuple[float, ...]] = [(math.nan,) * 4] * n
+        for indices, values in self.activations:
+            for i, row in zip(indices, values.tolist(), strict=True):
+                stats[i] = tuple(row)
+        changes = [math.nan] * n if self.changes is None else self.changes.tolist()
+        return [
+            {
+                "step": self.step,
+                "layer": name,
+                "index": i,
+                "grad_norm": grad_norms[i],
+                "act_mean": stats[i][0],
+                "act_std": stats[i][1],
+                "saturated": stats[i][2],
+                "dead": stats[i][3],
+                "update_ratio": _ratio(changes[i], weight_norms[i]),
+            }
+            for i, name in enumerate(self.names)
+        ]
+
+
 class History:
     """A tidy table: one row per recorded step × layer.
 
@@ -41,12 +91,50 @@ class History:
     ``dead`` (share of ReLU-family units that are <= 0 for every input of the
     batch) and ``update_ratio`` (‖ΔW‖ / ‖W‖ of the optimizer step that
     followed). A metric that does not apply is NaN.
+
+    The monitor appends each step's numbers as tensors (``_Step``); they become
+    rows only when the history is read, so recording never waits on Python
+    bookkeeping.
     """
 
-    rows: list[dict] = field(default_factory=list)
+    def __init__(self, rows: Iterable[dict] = ()):
+        self._rows: list[dict] = list(rows)
+        self._steps: list[_Step] = []  # recorded, not yet turned into rows
+        # The newest step's rows when they were read before its update ratio was known.
+        self._open_rows: list[dict] = []
+        self._open_weight_norms: list[float] = []
+
+    def _append(self, step: _Step) -> None:
+        self._steps.append(step)
+        self._open_rows, self._open_weight_norms = [], []
+
+    def _set_changes(self, changes: torch.Tensor) -> None:
+        """The newest step's ‖ΔW‖ per layer, (layers,), known one call after it."""
+        if self._steps:
+            self._steps[-1].changes = changes
+        else:
+            values = changes.tolist()
+            for row, change, size in zip(
+                self._open_rows, values, self._open_weight_norms, strict=True
+            ):
+                row["update_ratio"] = _ratio(change, size)
+        self._open_rows, self._open_weight_norms = [], []
+
+    @property
+    def rows(self) -> list[dict]:
+        """Every row as a dict, in recording order."""
+        if self._steps:
+            for step in self._steps:
+                self._rows.extend(step.to_rows())
+            last = self._steps[-1]
+            if last.changes is None:  # its update ratio arrives with the next record()
+                self._open_rows = self._rows[-len(last.names) :]
+                self._open_weight_norms = last.weight_norms()
+            self._steps = []
+        return self._rows
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self._rows) + sum(len(step.names) for step in self._steps)
 
     @property
     def layers(self) -> list[str]:
@@ -98,35 +186,63 @@ class History:
         return pd.DataFrame(self.rows)
 
 
-def _activation_stats(outs: list[torch.Tensor], act: nn.Module) -> torch.Tensor:
+# s(1 - s) < 0.025  <=>  |s - 1/2| > sqrt(0.9) / 2;   1 - t^2 < 0.1  <=>  |t| > sqrt(0.9)
+_SIGMOID_SATURATED = math.sqrt(0.9) / 2
+_TANH_SATURATED = math.sqrt(0.9)
+
+
+def _activation_stats(
+    outs: list[torch.Tensor], act: nn.Module, scratch: torch.Tensor | None = None
+) -> torch.Tensor:
     """(layers, 4): mean, std, saturated share, dead share of same-shaped outputs of ``act``.
 
     Saturated: the derivative is below 10 % of its maximum (sigmoid s(1-s) < 0.025,
     tanh 1 - t^2 < 0.1). Dead: a unit that is <= 0 for every input of the batch.
+    NaN where a statistic does not apply to ``act``.
 
     Stacked so that a whole group costs a handful of tensor ops, not a dozen
-    per layer: the monitor must stay cheap on small, deep models.
+    per layer: the monitor must stay cheap on small, deep models. ``scratch``,
+    (2, layers, *outs[0].shape), is reused for the big temporaries: a fresh
+    allocation of that size costs page faults on every step.
     """
-    x = torch.stack(outs).detach().flatten(2)  # (layers, N, units)
-    n_layers, count = x.shape[0], x.shape[1] * x.shape[2]
-    flat = x.reshape(n_layers, count)
-    squares = flat * flat
-    mean = flat.mean(1)
-    mean_sq = squares.mean(1)
-    std = ((mean_sq - mean * mean).clamp_min(0) * (count / max(count - 1, 1))).sqrt()
+    if scratch is None:
+        scratch = torch.empty(2, len(outs), *outs[0].shape, dtype=outs[0].dtype)
+    x = torch.stack(outs, out=scratch[0]).flatten(2)  # (layers, N, units)
+    n_layers = x.shape[0]
+    flat = x.reshape(n_layers, -1)
+    tmp = scratch[1].view(n_layers, -1)
+    mean = flat.mean(1, keepdim=True)
+    # ‖x - mean‖ / sqrt(n - 1): torch.std_mean is exact too, but ten times slower here.
+    std = torch.linalg.vector_norm(torch.sub(flat, mean, out=tmp), dim=1)
+    std /= math.sqrt(max(flat.shape[1] - 1, 1))
     nan = torch.full((n_layers,), math.nan)
+    # In-place comparisons on float tensors: far cheaper than building bool tensors.
     if isinstance(act, nn.Sigmoid):
-        # In-place float comparisons: far cheaper than building bool tensors.
-        saturated = (flat - squares).lt_(0.025).mean(1)  # s(1 - s) < 0.025
+        saturated = torch.sub(flat, 0.5, out=tmp).abs_().gt_(_SIGMOID_SATURATED).mean(1)
     elif isinstance(act, nn.Tanh):
-        saturated = (1 - squares).lt_(0.1).mean(1)  # 1 - t^2 < 0.1
+        saturated = torch.abs(flat, out=tmp).gt_(_TANH_SATURATED).mean(1)
     else:
         saturated = nan
     if isinstance(act, nn.ReLU | nn.LeakyReLU | nn.ELU):
         dead = 1.0 - x.amax(dim=1).gt_(0).mean(1)  # alive: positive for some input
     else:
         dead = nan
-    return torch.stack([mean, std, saturated, dead], dim=1)
+    return torch.stack([mean.squeeze(1), std, saturated, dead], dim=1)
+
+
+def _equal_size_runs(sizes: list[int]) -> list[tuple[int, int, int, int]]:
+    """(start, stop, count, size) for each run of consecutive equal ``sizes`` in a flat
+    buffer: a run of equal-sized layers is one (count, size) view, normed in one op."""
+    runs: list[tuple[int, int, int, int]] = []
+    start = 0
+    for size in sizes:
+        if runs and runs[-1][3] == size:
+            first, _, count, _ = runs[-1]
+            runs[-1] = (first, start + size, count + 1, size)
+        else:
+            runs.append((start, start + size, 1, size))
+        start += size
+    return runs
 
 
 class GradientMonitor:
@@ -137,9 +253,11 @@ class GradientMonitor:
     ``loss.backward()`` and before ``optimizer.step()``.
 
     - layers: names of the layers to watch (default: every layer with a 2-D weight).
-    - every: keep one step in ``every`` (steps 0, every, 2*every, ...). Recording
-      costs a fixed ~0.5 ms per step on a 1-CPU machine, a third of a tiny
-      20-layer model's step; ``every=5`` makes that a few percent on long runs.
+    - every: keep one step in ``every`` (steps 0, every, 2*every, ...), for
+      long runs whose every step need not be kept.
+
+    Weights are read through flat views made on entry, so the optimizer must
+    update them in place (every torch.optim optimizer does).
     """
 
     def __init__(self, model: nn.Module, layers: Iterable[str] | None = None, every: int = 1):
@@ -171,16 +289,27 @@ class GradientMonitor:
         # Parameters are looked up once: nn.Module attribute access is slow per step.
         self._weights = [module.weight for module in self._layers.values()]
         self._names = list(self._layers)
+        self._row_of = {name: i for i, name in enumerate(self._names)}
         self._act_pairs = [
             (n, a) for n, a in self._act_of.items() if a is not None and n in self._layers
         ]
         self._sizes = [w.numel() for w in self._weights]
+        self._views: list[torch.Tensor] = []  # detached views of the weights, made on entry
+        # Two rows take the flat weights in turn (now, and at the last record()); the
+        # third holds their difference. One cat and one sub per step, whatever the depth.
+        dtype = self._weights[0].dtype
+        for w in self._weights[1:]:
+            dtype = torch.promote_types(dtype, w.dtype)
+        self._flat = torch.zeros(3, sum(self._sizes), dtype=dtype, device=self._weights[0].device)
+        self._mixed_dtypes = any(w.dtype != dtype for w in self._weights)
+        self._now = 0  # the row holding the weights as of the last record()
+        self._runs = _equal_size_runs(self._sizes)
+        self._act_names = [name for name, _ in self._act_pairs]
+        self._groups_cache: dict[tuple, list] = {}
         self.history = History()
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
         self._outputs: dict[str, torch.Tensor] = {}
-        # A copy of every weight at the last record(), refreshed in place each step.
-        self._before: list[torch.Tensor] | None = None
-        self._pending: list[dict] = []
+        self._pending = False  # the last recorded step still needs its update
         self._calls = 0
         self._entered = False
 
@@ -190,6 +319,7 @@ class GradientMonitor:
 
     def __enter__(self) -> GradientMonitor:
         self._entered = True
+        self._views = []  # made afresh in case a weight's .data was replaced since
         self._sync_hooks()
         return self
 
@@ -228,25 +358,63 @@ class GradientMonitor:
 
         return hook
 
-    def _change_norms(self) -> list[torch.Tensor]:
-        """‖W_before‖ and ‖W_now - W_before‖ per layer; leaves the snapshot at W_now."""
-        assert self._before is not None
-        weights = [w.detach() for w in self._weights]
-        sizes = torch._foreach_norm(self._before)
-        torch._foreach_sub_(self._before, weights)  # before - now = -ΔW
-        changes = torch._foreach_norm(self._before)
-        torch._foreach_copy_(self._before, weights)
-        return changes + sizes
+    def _weight_views(self) -> list[torch.Tensor]:
+        """Flat detached views of the weights: they follow the optimizer's in-place updates."""
+        if not self._views:
+            views = [w.detach().reshape(-1) for w in self._weights]
+            if all(w.is_contiguous() for w in self._weights):
+                self._views = views  # views, not copies: keep them (else reshape copied)
+            return views
+        return self._views
+
+    def _norms(self, rows: torch.Tensor) -> torch.Tensor:
+        """(k, P) -> (k, layers): the L2 norm of each layer's block of each row."""
+        return torch.cat(
+            [
+                torch.linalg.vector_norm(rows[:, start:stop].view(-1, count, size), dim=2)
+                for start, stop, count, size in self._runs
+            ],
+            dim=1,
+        )
+
+    def _weights_and_changes(self) -> torch.Tensor:
+        """(2, layers): ‖W‖ now and ‖W_now - W_then‖ since the last call; W_now becomes W_then."""
+        then, now = self._now, 1 - self._now
+        views = self._weight_views()
+        if self._mixed_dtypes:
+            views = [v.to(self._flat.dtype) for v in views]
+        torch.cat(views, out=self._flat[now])
+        torch.sub(self._flat[now], self._flat[then], out=self._flat[2])
+        self._now = now
+        # rows (now, 2) as one strided view: no copy
+        return self._norms(self._flat[now :: 2 - now])
 
     def _finish_update_ratios(self) -> None:
-        if self._before is not None and self._pending:
-            self._apply_ratios(torch.stack(self._change_norms()).tolist())
+        """Give the last recorded step the update its optimizer step made."""
+        if self._pending:
+            with torch.no_grad():
+                changes = self._weights_and_changes()[1]
+            self.history._set_changes(changes)
+            self._pending = False
 
-    def _apply_ratios(self, values: list[float]) -> None:
-        n = len(self._pending)
-        for row, change, size in zip(self._pending, values[:n], values[n:], strict=True):
-            row["update_ratio"] = change / size if size > 0 else math.nan
-        self._pending = []
+    def _group_outputs(
+        self, shapes: tuple
+    ) -> list[tuple[list[int], list[str], nn.Module, torch.Tensor]]:
+        """(rows, layer names, activation, scratch) of outputs that stack: same activation,
+        shape and dtype. The scratch buffers are made once per set of shapes."""
+        groups: dict[tuple, list[str]] = {}
+        for (name, act), found in zip(self._act_pairs, shapes, strict=True):
+            if found is not None and len(found[0]) >= 2 and math.prod(found[0]) > 0:
+                groups.setdefault((type(act), *found), []).append(name)
+        return [
+            (
+                [self._row_of[name] for name in members],
+                members,
+                self._act_of[members[0]],
+                torch.empty(2, len(members), *shape, dtype=dtype),
+            )
+            for (_, shape, dtype), members in groups.items()
+        ]
 
     def record(self) -> None:
         """Add one row per layer for the current step (call after ``backward()``).
@@ -260,57 +428,34 @@ class GradientMonitor:
             self._finish_update_ratios()  # no work unless the previous call recorded
             self._sync_hooks()
             return
-        names = self._names
-        grads = [w.grad for w in self._weights]
-        have = [i for i, g in enumerate(grads) if g is not None]
-        # One batched reduction and one host sync for every norm of this step.
-        tensors = torch._foreach_norm([grads[i] for i in have]) if have else []
-        if self._before is not None and self._pending:
-            tensors += self._change_norms()  # also moves the snapshot to the current weights
-        elif self._before is not None:
-            torch._foreach_copy_(self._before, [w.detach() for w in self._weights])
-        values = torch.stack(tensors).tolist() if tensors else []
-        grad_norms = [math.nan] * len(names)
-        for i, norm in zip(have, values[: len(have)], strict=True):
-            grad_norms[i] = norm
-        if len(values) > len(have):
-            self._apply_ratios(values[len(have) :])
-        if self._before is None:
-            self._before = [w.detach().clone() for w in self._weights]
-
-        groups: dict[tuple, list[str]] = {}
-        outputs = self._outputs
-        for name, act in self._act_pairs:
-            out = outputs.get(name)
-            if out is not None and out.ndim >= 2 and out.numel() > 0:
-                groups.setdefault((type(act), tuple(out.shape)), []).append(name)
-        stats: dict[str, list[float]] = {}
-        if groups:
-            blocks = [
-                _activation_stats([outputs[n] for n in members], self._act_of[members[0]])
-                for members in groups.values()
-            ]
-            members = [name for group in groups.values() for name in group]
-            stats = dict(zip(members, torch.cat(blocks).tolist(), strict=True))
-        nan4 = (math.nan,) * 4
-        step = call
-        rows = []
-        for index, name in enumerate(names):
-            mean, std, saturated, dead = stats.get(name, nan4)
-            rows.append(
-                {
-                    "step": step,
-                    "layer": name,
-                    "index": index,
-                    "grad_norm": grad_norms[index],
-                    "act_mean": mean,
-                    "act_std": std,
-                    "saturated": saturated,
-                    "dead": dead,
-                    "update_ratio": math.nan,
-                }
-            )
-        self.history.rows.extend(rows)
-        self._pending = rows
+        with torch.no_grad():
+            self._record(call)
+        self._pending = True
         self._outputs.clear()
         self._sync_hooks()
+
+    def _record(self, call: int) -> None:
+        grads = [w.grad for w in self._weights]
+        missing = [i for i, g in enumerate(grads) if g is None]
+        if missing:
+            grads = [torch.zeros(()) if g is None else g for g in grads]
+        grad_norms = torch.stack(torch._foreach_norm(grads))
+        weights_and_changes = self._weights_and_changes()
+        if self._pending:  # the previous call recorded: this is its step's update
+            self.history._set_changes(weights_and_changes[1])
+
+        outputs = self._outputs
+        shapes = tuple(
+            None if (out := outputs.get(name)) is None else (out.shape, out.dtype)
+            for name in self._act_names
+        )
+        if shapes not in self._groups_cache:
+            if len(self._groups_cache) >= 4:  # e.g. many batch sizes: do not hoard scratch
+                self._groups_cache.clear()
+            self._groups_cache[shapes] = self._group_outputs(shapes)
+        activations = [
+            (rows, _activation_stats([outputs[name] for name in members], act, scratch))
+            for rows, members, act, scratch in self._groups_cache[shapes]
+        ]
+        norms = torch.cat([grad_norms, weights_and_changes[0]])
+        self.history._append(_Step(call, self._names, norms, missing, activations))

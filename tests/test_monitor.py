@@ -128,3 +128,75 @@ def test_every_keeps_one_step_in_k_with_one_step_update_ratios():
     assert mon.history.at_step("update_ratio", 3)["head"] == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="every must be a positive integer"):
         GradientMonitor(model, every=0)
+
+
+@given(
+    depth=st.integers(1, 4),
+    every=st.integers(1, 3),
+    steps=st.integers(1, 6),
+    read_each_step=st.booleans(),
+)
+@settings(max_examples=25, deadline=None)
+def test_every_metric_matches_torch_whenever_the_history_is_read(
+    depth, every, steps, read_each_step
+):
+    """Gradient norms and update ratios agree with torch per layer and step, with Adam,
+    whether the history is read only at the end or after every step (rows are built
+    lazily, and a step's update ratio arrives one call later)."""
+    torch.manual_seed(depth * 100 + steps)
+    model = models.mlp(4, 8, depth, 3, activation="tanh")
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+    weights = [m.weight for m in [*(b.linear for b in model.blocks), model.head]]
+    expected_grads, expected_ratios = {}, {}
+    with GradientMonitor(model, every=every) as mon:
+        for step in range(steps):
+            before = [w.detach().clone() for w in weights]
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            if step % every == 0:
+                expected_grads[step] = [w.grad.norm().item() for w in weights]
+            mon.record()
+            opt.step()
+            if step % every == 0:
+                expected_ratios[step] = [
+                    ((w.detach() - b).norm() / b.norm()).item()
+                    for w, b in zip(weights, before, strict=True)
+                ]
+            if read_each_step:
+                assert len(mon.history.rows) == len(mon.history)
+    assert mon.history.steps == sorted(expected_grads)
+    for step, norms in expected_grads.items():
+        got = list(mon.history.at_step("grad_norm", step).values())
+        assert got == pytest.approx(norms, rel=1e-5)
+        ratios = list(mon.history.at_step("update_ratio", step).values())
+        assert ratios == pytest.approx(expected_ratios[step], rel=1e-4)
+
+
+def test_a_layer_without_gradient_gets_nan_and_the_others_their_norm():
+    model = models.mlp(4, 8, 2, 3)
+    model.head.weight.requires_grad_(False)
+    x = torch.randn(10, 4)
+    with GradientMonitor(model) as mon:
+        model(x).sum().backward()
+        mon.record()
+    norms = mon.history.at_step("grad_norm")
+    assert math.isnan(norms["head"])
+    assert norms["blocks.1.linear"] == pytest.approx(
+        model.blocks[1].linear.weight.grad.norm().item()
+    )
+    assert mon.history.at_step("update_ratio")["head"] == 0.0  # no optimizer step since
+
+
+def test_history_rows_are_a_tidy_table():
+    model = models.mlp(4, 8, 1, 3, activation="relu")
+    with GradientMonitor(model) as mon:
+        model(torch.randn(6, 4)).sum().backward()
+        mon.record()
+    frame = mon.history.to_pandas()
+    assert list(frame.columns) == [
+        "step", "layer", "index", "grad_norm", "act_mean", "act_std", "saturated", "dead",
+        "update_ratio",
+    ]  # fmt: skip
+    assert frame["layer"].tolist() == ["blocks.0.linear", "head"]
+    assert frame["index"].tolist() == [0, 1]
