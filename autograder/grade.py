@@ -24,7 +24,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -104,6 +104,21 @@ def build_template(course: Course, lesson: str, folder: Path) -> Template:
         if c.get("metadata", {}).get("nbgrader", {}).get("grade")
     ]
     return Template(lesson, folder, max_cells)
+
+
+def prepare_class_gradebook(course_root: Path, lessons: list[str], root: Path, url: str) -> None:
+    """The class's gradebook at ``url``: every lesson's cells, by nbgrader's generate_assignment."""
+    from nbgrader.converters import GenerateAssignment
+
+    from autograder.nbgrader_run import course_copy, run_converter
+
+    for lesson in lessons:
+        shutil.rmtree(root / "source" / lesson, ignore_errors=True)
+        course_copy(course_root, lesson, root)
+        config = course_config(root)
+        config.CourseDirectory.db_url = url
+        config.CourseDirectory.assignment_id = lesson
+        run_converter(GenerateAssignment, config, force=True)
 
 
 _CONTEXT = None
@@ -224,31 +239,25 @@ class ClassGrader:
             raise UsageError(f"{self.submissions}: no such folder or zip file")
         return self.submissions
 
-    def _templates(self) -> dict[str, Template]:
-        templates = {}
-        for lesson in self.lessons:
-            folder = self.work / "templates" / lesson
-            shutil.rmtree(folder, ignore_errors=True)
-            templates[lesson] = build_template(self.course, lesson, folder)
-        return templates
-
     def _gradebook_url(self) -> str:
         return f"sqlite:///{self.out / 'gradebook.db'}"
 
-    def _prepare_gradebook(self) -> None:
-        """The class's gradebook: every lesson's cells, made by nbgrader's generate_assignment."""
-        from nbgrader.converters import GenerateAssignment
-
-        from autograder.nbgrader_run import course_copy, run_converter
-
-        root = self.work / "class-course"
+    def _set_up(self, setup: Executor) -> dict[str, Template]:
+        """Every lesson's template, built side by side; the class's gradebook is prepared
+        meanwhile, and ``_merge_into_gradebook`` waits for it (units take far longer)."""
+        self._gradebook_ready = setup.submit(
+            prepare_class_gradebook,
+            self.course.root,
+            self.lessons,
+            self.work / "class-course",
+            self._gradebook_url(),
+        )
+        jobs = {}
         for lesson in self.lessons:
-            shutil.rmtree(root / "source" / lesson, ignore_errors=True)
-            course_copy(self.course.root, lesson, root)
-            config = course_config(root)
-            config.CourseDirectory.db_url = self._gradebook_url()
-            config.CourseDirectory.assignment_id = lesson
-            run_converter(GenerateAssignment, config, force=True)
+            folder = self.work / "templates" / lesson
+            shutil.rmtree(folder, ignore_errors=True)
+            jobs[lesson] = setup.submit(build_template, self.course, lesson, folder)
+        return {lesson: job.result() for lesson, job in jobs.items()}
 
     # -- results ----------------------------------------------------------
     def _result_path(self, unit: Unit) -> Path:
@@ -284,6 +293,7 @@ class ClassGrader:
         from sqlalchemy.exc import SAWarning
 
         # nbgrader's add_submission trips SQLAlchemy's autoflush warnings; they are harmless
+        self._gradebook_ready.result()  # raises if it could not be made
         with warnings.catch_warnings(), Gradebook(self._gradebook_url(), "gradient-flow") as gb:
             warnings.simplefilter("ignore", SAWarning)
             gb.update_or_create_student(result["student"])
@@ -325,17 +335,21 @@ class ClassGrader:
         self.units_dir.mkdir(exist_ok=True)
         root = self._input_root()
         units = find_units(root, self.lessons, self.options.students)
-        templates = self._templates()
-        self._prepare_gradebook()
         pending = [u for u in units if not self._already_graded(u)]
-        scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
-        # the graded course's masters and the package's own, results, inputs, other units
-        secret = {self.course.source, PACKAGE_DIR / "source", self.out, root, scratch}
-        hide = sorted(str(p.resolve()) for p in secret if p.exists())
         workers = max(1, min(self.options.workers or _cpus(), len(pending) or 1))
+        # nbgrader's converters chdir: set-up runs in processes, not threads. Forked from
+        # the units' forkserver, which is thereby started (and nbgrader loaded) meanwhile.
+        setup = ProcessPoolExecutor(workers + 1, mp_context=_context())
+        scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
         try:
+            templates = self._set_up(setup)
+            # the graded course's masters and the package's own, results, inputs, other units
+            secret = {self.course.source, PACKAGE_DIR / "source", self.out, root, scratch}
+            hide = sorted(str(p.resolve()) for p in secret if p.exists())
             self._grade(pending, templates, hide, scratch, workers)
+            self._gradebook_ready.result()
         finally:
+            setup.shutdown(cancel_futures=True)
             if os.environ.get("AUTOGRADER_KEEP_WORK"):  # to inspect what a kernel saw
                 print(f"kept the work folders in {scratch}", file=sys.stderr)
             else:
