@@ -61,6 +61,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from autograder.grade import ClassGrader, GradeOptions, parse_size, summary
+    from autograder.lint import MasterError
 
     course = _course(args)
     options = GradeOptions(
@@ -78,6 +79,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
     grader = ClassGrader(course, args.submissions, args.out, options)
     try:
         results = grader.run()
+    except MasterError as exc:  # the course, not a submission: nothing could be graded
+        print(f"autograder grade: a master notebook cannot be used:\n{exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print(
             "\ninterrupted: grades recorded so far are kept; run the same command to finish",

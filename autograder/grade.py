@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -24,7 +25,14 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -209,6 +217,33 @@ def _failed(spec: dict, status: str, reason: str) -> dict:
     ).to_json()
 
 
+class LongestFirst:
+    """Pending units, handed out longest expected first, so that the run does not end
+    with one long notebook on one worker while the others sit idle.
+
+    A unit's expected time is the mean of its lesson's units timed so far (in this
+    run or an earlier one); lessons not timed yet come first, in the given order.
+    """
+
+    def __init__(self, units: list[Unit], seconds: dict[str, list[float]]):
+        self._units = list(units)
+        self._seconds = {lesson: list(times) for lesson, times in seconds.items()}
+
+    def __bool__(self) -> bool:
+        return bool(self._units)
+
+    def _expected(self, unit: Unit) -> float:
+        times = self._seconds.get(unit.lesson)
+        return statistics.mean(times) if times else math.inf
+
+    def pop(self) -> Unit:
+        best = max(range(len(self._units)), key=lambda i: self._expected(self._units[i]))
+        return self._units.pop(best)
+
+    def timed(self, lesson: str, seconds: float) -> None:
+        self._seconds.setdefault(lesson, []).append(seconds)
+
+
 class ClassGrader:
     """Grade SUBMISSIONS into RESULTS; see the module docstring."""
 
@@ -272,6 +307,17 @@ class ClassGrader:
         except ValueError:
             return False
         return stored.get("submission_sha256") == _digest(unit.path)
+
+    def _seconds_so_far(self) -> dict[str, list[float]]:
+        """{lesson: seconds of each unit graded in RESULTS}, to schedule this run."""
+        found: dict[str, list[float]] = {}
+        for path in self.units_dir.glob("*.json"):
+            try:
+                result = json.loads(path.read_text())
+                found.setdefault(result["lesson"], []).append(float(result["seconds"]))
+            except (ValueError, KeyError, TypeError):
+                continue
+        return found
 
     def _record(self, unit: Unit, result: dict) -> None:
         """Write the unit's grades to the gradebook, then keep its result file.
@@ -367,21 +413,25 @@ class ClassGrader:
 
             bar = tqdm(total=len(pending), desc="grading", unit="notebook")
         pool = self.executor_factory(workers)
-        futures = {
-            pool.submit(
-                grade_in_subprocess,
-                self._spec(u, templates, hide, scratch),
-                self.options.notebook_timeout,
-            ): u
-            for u in pending
-        }
+        queue = LongestFirst(pending, self._seconds_so_far())
+        running: dict[Future, Unit] = {}
         try:
-            for future in as_completed(futures):
-                unit = futures[future]
-                self._record(unit, future.result())
-                if bar is not None:
-                    bar.set_postfix_str(f"{unit.student}/{unit.lesson}", refresh=False)
-                    bar.update()
+            while queue or running:
+                # A few units in flight, not all: the next one is chosen when a worker frees.
+                while queue and len(running) < workers:
+                    unit = queue.pop()
+                    spec = self._spec(unit, templates, hide, scratch)
+                    future = pool.submit(grade_in_subprocess, spec, self.options.notebook_timeout)
+                    running[future] = unit
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    unit = running.pop(future)
+                    result = future.result()
+                    self._record(unit, result)
+                    queue.timed(unit.lesson, result["seconds"])
+                    if bar is not None:
+                        bar.set_postfix_str(f"{unit.student}/{unit.lesson}", refresh=False)
+                        bar.update()
         except BaseException:  # Ctrl-C: what is recorded stays; nothing new is started
             pool.shutdown(wait=False, cancel_futures=True)
             raise

@@ -400,3 +400,33 @@ def test_an_interrupted_run_resumes_and_records_each_grade_once(graded, tmp_path
 
     with Gradebook(f"sqlite:///{out / 'gradebook.db'}", "gradient-flow") as gb:
         assert len(gb.find_assignment(LESSON).submissions) == 6
+
+
+def test_a_broken_master_stops_the_run_with_exit_1_and_says_why(graded, tmp_path, capsys):
+    course_root = tmp_path / "course"
+    shutil.copytree(graded["course"].root, course_root)
+    master_path = course_root / "source" / LESSON / f"{LESSON}.ipynb"
+    master = json.loads(master_path.read_text())
+    ids = [c for c in master["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id")]
+    ids[1]["metadata"]["nbgrader"]["grade_id"] = ids[0]["metadata"]["nbgrader"]["grade_id"]
+    master_path.write_text(json.dumps(master))
+    args = ["grade", str(graded["subs"]), "--out", str(tmp_path / "o"), "--quiet"]
+    assert main([*args, "--course", str(course_root)]) == 1
+    err = capsys.readouterr().err
+    assert "a master notebook cannot be used" in err and "is used by 2 cells" in err, err
+    assert not (tmp_path / "o" / "units").exists() or not any((tmp_path / "o" / "units").iterdir())
+
+
+def test_units_are_handed_out_longest_expected_first():
+    from autograder.grade import LongestFirst
+    from autograder.submissions import Unit
+
+    units = [Unit(s, lesson, None) for s in ("s1", "s2") for lesson in ("short", "long", "new")]
+    queue = LongestFirst(units, {"short": [5.0], "long": [20.0, 30.0]})
+    order = []
+    while queue:
+        unit = queue.pop()
+        order.append(f"{unit.student}/{unit.lesson}")
+        if unit.lesson == "new":
+            queue.timed("new", 10.0)  # once timed, a lesson takes its place by its mean
+    assert order == ["s1/new", "s1/long", "s2/long", "s2/new", "s1/short", "s2/short"]
