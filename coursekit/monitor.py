@@ -255,16 +255,27 @@ class GradientMonitor:
     - layers: names of the layers to watch (default: every layer with a 2-D weight).
     - every: keep one step in ``every`` (steps 0, every, 2*every, ...), for
       long runs whose every step need not be kept.
+    - activations: record the activation statistics (mean, std, saturated,
+      dead; they need a forward hook per activation module and about half of
+      the recording time). With False those columns are NaN.
 
     Weights are read through flat views made on entry, so the optimizer must
     update them in place (every torch.optim optimizer does).
     """
 
-    def __init__(self, model: nn.Module, layers: Iterable[str] | None = None, every: int = 1):
+    def __init__(
+        self,
+        model: nn.Module,
+        layers: Iterable[str] | None = None,
+        every: int = 1,
+        activations: bool = True,
+    ):
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ValueError(f"every must be a positive integer, got {every!r}")
+        if not isinstance(activations, bool):
+            raise ValueError(f"activations must be True or False, got {activations!r}")
         self.every = every
         self.model = model
         self._layers: dict[str, nn.Module] = {}
@@ -291,7 +302,9 @@ class GradientMonitor:
         self._names = list(self._layers)
         self._row_of = {name: i for i, name in enumerate(self._names)}
         self._act_pairs = [
-            (n, a) for n, a in self._act_of.items() if a is not None and n in self._layers
+            (n, a)
+            for n, a in self._act_of.items()
+            if activations and a is not None and n in self._layers
         ]
         self._sizes = [w.numel() for w in self._weights]
         self._views: list[torch.Tensor] = []  # detached views of the weights, made on entry
