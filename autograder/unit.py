@@ -14,22 +14,25 @@ import os
 import re
 import shutil
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbgrader.api
 import nbgrader.converters  # noqa: F401 -- preloaded by the grader's forkserver
+import nbgrader.preprocessors
 from nbgrader.api import Gradebook
 
 
 def _cache_alembic_head() -> None:
     """nbgrader runs ``alembic heads`` in a subprocess (~0.9 s) every time it opens a
     gradebook, about five times per graded notebook; the answer never changes while
-    we run, so ask once (in the forkserver, before any unit forks) and reuse it."""
-    from autograder.nbgrader_run import put_own_tools_on_path
+    we run, so read it once, through alembic's own API (no subprocess), and reuse it."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
 
-    put_own_tools_on_path()
-    head = nbgrader.api.get_alembic_version()
+    with nbgrader.api._temp_alembic_ini("sqlite:////tmp/gradebook.db") as alembic_ini:
+        head = ScriptDirectory.from_config(AlembicConfig(alembic_ini)).get_current_head()
     nbgrader.api.get_alembic_version = lambda: head
 
 
@@ -66,6 +69,8 @@ class UnitResult:
     notes: list[str] = field(default_factory=list)
     cells: list[CellResult] = field(default_factory=list)
     feedback: str | None = None
+    # nbgrader executing the notebook (kernel start to shutdown); the rest is the grader's
+    executing_seconds: float | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -160,6 +165,20 @@ def _read_executed(notebook: dict) -> Executed:
     return found
 
 
+class _TimedExecute(nbgrader.preprocessors.Execute):
+    """nbgrader's Execute, timed: the unit reports how much of its time the notebook's own
+    execution took (the rest is the grader's overhead). Configured as Execute is."""
+
+    seconds: float | None = None
+
+    def preprocess(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return super().preprocess(*args, **kwargs)
+        finally:
+            _TimedExecute.seconds = time.perf_counter() - start
+
+
 def grade_unit(spec: UnitSpec) -> UnitResult:
     """Grade one submission with nbgrader; never raises for a bad submission."""
     from autograder.config import course_config
@@ -188,11 +207,17 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
     _write_kernelspec(spec, root, autograded)
 
     from nbgrader.converters import Autograde, GenerateFeedback
+    from nbgrader.preprocessors import Execute
 
     config = course_config(course, cell_timeout=spec.cell_timeout)
     config.CourseDirectory.assignment_id = spec.lesson
     config.CourseDirectory.student_id = spec.student
     config.Autograde.create_student = True
+    config.Autograde.autograde_preprocessors = [
+        _TimedExecute if pp is Execute else pp
+        for pp in Autograde.class_traits()["autograde_preprocessors"].default()
+    ]
+    _TimedExecute.seconds = None
     try:
         run_converter(Autograde, config, force=True)
     except NbgraderFailed as exc:
@@ -246,7 +271,16 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
     score = sum(c.points for c in cells)
     total = sum(c.max_points for c in cells)
     return UnitResult(
-        spec.student, spec.lesson, status, score, total, reason, notes, cells, feedback
+        spec.student,
+        spec.lesson,
+        status,
+        score,
+        total,
+        reason,
+        notes,
+        cells,
+        feedback,
+        _TimedExecute.seconds,
     )
 
 
