@@ -415,20 +415,26 @@ class ClassGrader:
         pool = self.executor_factory(workers)
         queue = LongestFirst(pending, self._seconds_so_far())
         running: dict[Future, Unit] = {}
+
+        def submit(unit: Unit) -> None:
+            spec = self._spec(unit, templates, hide, scratch)
+            future = pool.submit(grade_in_subprocess, spec, self.options.notebook_timeout)
+            running[future] = unit
+
         try:
-            while queue or running:
-                # A few units in flight, not all: the next one is chosen when a worker frees.
-                while queue and len(running) < workers:
-                    unit = queue.pop()
-                    spec = self._spec(unit, templates, hide, scratch)
-                    future = pool.submit(grade_in_subprocess, spec, self.options.notebook_timeout)
-                    running[future] = unit
+            # As many units in flight as workers, not all: the next one is chosen when a
+            # worker frees, by what the run has learnt of each lesson's time.
+            while queue and len(running) < workers:
+                submit(queue.pop())
+            while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    unit = running.pop(future)
-                    result = future.result()
-                    self._record(unit, result)
+                finished = [(running.pop(future), future.result()) for future in done]
+                for unit, result in finished:
                     queue.timed(unit.lesson, result["seconds"])
+                while queue and len(running) < workers:  # refill first: recording takes time
+                    submit(queue.pop())
+                for unit, result in finished:
+                    self._record(unit, result)
                     if bar is not None:
                         bar.set_postfix_str(f"{unit.student}/{unit.lesson}", refresh=False)
                         bar.update()

@@ -195,6 +195,12 @@ def test_every_submission_gets_a_grade_and_the_run_succeeds(graded):
         assert r["status"], student
 
 
+def test_each_unit_reports_how_long_its_notebook_executed(graded):
+    good = _result(graded, "good")
+    assert 0 < good["executing_seconds"] < good["seconds"], good
+    assert _result(graded, "not_json")["executing_seconds"] is None  # nothing was executed
+
+
 def test_good_and_master_copy_earn_everything(graded):
     for student in ("good", "master_copy", "stray_files", "deleted_tests", "duplicated_reordered"):
         r = _result(graded, student)
