@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -26,6 +22,7 @@ from nbclient import NotebookClient
 from autograder.course import Course
 from autograder.sandbox import write_kernelspec
 from bench.machine import describe
+from tests.lab_server import running_lab
 
 RESULTS = Path(__file__).parent / "results"
 BUDGET_SECONDS, AIM_SECONDS, BUDGET_BYTES = 60, 20, 1.5 * 2**30
@@ -71,39 +68,15 @@ def run_lesson(master: Path) -> tuple[float, int, int]:
 
 def open_course_seconds() -> float:
     """From `jupyter lab` to lesson 1's page served (the set-up is already done)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    token = secrets.token_hex(8)
-    jupyter = Path(sys.executable).with_name("jupyter")
     root = Path(__file__).resolve().parent.parent
-    args = [
-        str(jupyter),
-        "lab",
-        "--no-browser",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        f"--ServerApp.token={token}",
-        f"--ServerApp.root_dir={root}",
-    ]
-    if os.geteuid() == 0:
-        args.append("--allow-root")
     start = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/lab/tree/notebooks/01_backprop.ipynb?token={token}"
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    if response.status == 200:
-                        return time.perf_counter() - start
-            except OSError:
-                if time.perf_counter() - start > 120:
-                    raise RuntimeError("JupyterLab did not serve lesson 1 within 120 s") from None
-                time.sleep(0.1)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with running_lab(root) as lab:
+        with urllib.request.urlopen(
+            lab.url("/lab/tree/notebooks/01_backprop.ipynb"), timeout=60
+        ) as response:
+            if response.status != 200:
+                raise RuntimeError(f"JupyterLab answered {response.status} for lesson 1")
+        return time.perf_counter() - start
 
 
 def main() -> None:

@@ -6,20 +6,14 @@ Under CI=true a missing browser is a failure; elsewhere the test is skipped with
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from autograder.course import Course
 from tests.conftest import IN_CI, REPO
+from tests.lab_server import running_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.backprop]
 ARTIFACTS = REPO / "test-artifacts"
@@ -51,12 +45,6 @@ def _chromium() -> str:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """JupyterLab serving a copy of notebooks/ plus a filled-in copy of lesson 1."""
@@ -70,40 +58,13 @@ def lab(tmp_path_factory):
     (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
         '{"windowingMode": "none"}'
     )
-    port, token = _free_port(), secrets.token_hex(16)
-    jupyter = Path(sys.executable).with_name("jupyter")
-    log = (root / "lab.log").open("w")
-    proc = subprocess.Popen(
-        [
-            str(jupyter),
-            "lab",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            f"--ServerApp.token={token}",
-            f"--ServerApp.root_dir={root}",
-            "--LabApp.expose_app_in_browser=True",
-            f"--LabApp.user_settings_dir={settings}",
-            *(["--allow-root"] if os.geteuid() == 0 else []),
-        ],
-        stdout=log,
-        stderr=log,
-        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(root / "rt")},
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("JupyterLab did not start: " + (root / "lab.log").read_text()[-2000:])
-    yield {"base": base, "token": token, "chromium": chromium}
-    proc.terminate()
-    proc.wait(timeout=30)
+    with running_lab(
+        root,
+        ["--LabApp.expose_app_in_browser=True", f"--LabApp.user_settings_dir={settings}"],
+        log=root / "lab.log",
+        env={"JUPYTER_RUNTIME_DIR": str(root / "rt")},
+    ) as server:
+        yield {"base": server.base, "token": server.token, "chromium": chromium}
 
 
 def _run_all(lab, notebook: str, screenshot: str, timeout: float = 240):
