@@ -200,3 +200,19 @@ def test_history_rows_are_a_tidy_table():
     ] * 2  # fmt: skip
     assert [row["layer"] for row in rows] == ["blocks.0.linear", "head"]
     assert [row["index"] for row in rows] == [0, 1]
+
+
+def test_without_activations_no_hook_is_attached_and_those_columns_are_nan():
+    model = models.mlp(4, 8, 2, 3, activation="relu")
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+    with GradientMonitor(model, activations=False) as mon:
+        assert _hooks(model) == 0
+        _step(model, opt, x, y, mon)
+        _step(model, opt, x, y, mon)
+    for metric in ("act_mean", "act_std", "saturated", "dead"):
+        assert all(math.isnan(v) for v in mon.history.at_step(metric).values()), metric
+    assert all(v > 0 for v in mon.history.at_step("grad_norm", 0).values())
+    assert all(v > 0 for v in mon.history.at_step("update_ratio", 0).values())
+    with pytest.raises(ValueError, match="activations must be True or False"):
+        GradientMonitor(model, activations="no")
