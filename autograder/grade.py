@@ -4,8 +4,9 @@ Each (student, lesson) unit is graded by ``python -m autograder.unit`` in its ow
 process and folder with its own gradebook; ``grade_in_subprocess`` is the task
 handed to a ``concurrent.futures.Executor`` (local threads by default; a
 cluster's executor, e.g. Dask's ``Client.get_executor()``, works the same where
-the workers share the file system). Only this process writes the class's
-gradebook, one unit at a time, as results arrive. A unit's result is kept in
+the workers share the file system). The class's gradebook has one writer at a
+time: a set-up process makes it, then this process merges each unit into it as
+results arrive. A unit's result is kept in
 ``RESULTS/units/<student>__<lesson>.json``: a run that is interrupted and
 started again grades only what is missing.
 """
@@ -263,6 +264,7 @@ class ClassGrader:
         self.lessons = course.select(options.lessons)
         self.units_dir = out / "units"
         self.work = out / ".work"
+        self._gradebook_ready: Future | None = None  # set by _set_up
 
     # -- set-up -----------------------------------------------------------
     def _input_root(self) -> Path:
@@ -339,6 +341,7 @@ class ClassGrader:
         from sqlalchemy.exc import SAWarning
 
         # nbgrader's add_submission trips SQLAlchemy's autoflush warnings; they are harmless
+        assert self._gradebook_ready is not None, "_set_up() makes the class gradebook first"
         self._gradebook_ready.result()  # raises if it could not be made
         with warnings.catch_warnings(), Gradebook(self._gradebook_url(), "gradient-flow") as gb:
             warnings.simplefilter("ignore", SAWarning)
@@ -393,7 +396,7 @@ class ClassGrader:
             secret = {self.course.source, PACKAGE_DIR / "source", self.out, root, scratch}
             hide = sorted(str(p.resolve()) for p in secret if p.exists())
             self._grade(pending, templates, hide, scratch, workers)
-            self._gradebook_ready.result()
+            self._gradebook_ready.result()  # exists for export even when nothing was pending
         finally:
             setup.shutdown(cancel_futures=True)
             if os.environ.get("AUTOGRADER_KEEP_WORK"):  # to inspect what a kernel saw
