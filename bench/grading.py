@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -29,15 +28,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
-
 from autograder.course import Course
+from autograder.nbgrader_run import put_own_tools_on_path
 from bench.machine import describe
 
 RESULTS = Path(__file__).parent / "results"
-# as autograder.unit gives its kernels
-KERNEL_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 KINDS = ("solution", "blank", "partial")
 
 
@@ -102,8 +97,7 @@ def time_nbgrader(course: Course, submissions: Path, root: Path) -> dict[str, fl
     """nbgrader's own CLI: generate_assignment (not timed), then autograde lesson by lesson,
     then generate_feedback lesson by lesson; seconds of each step."""
     nbgrader = Path(sys.executable).with_name("nbgrader")
-    # nbgrader runs `alembic` by name: put this environment's tools first on PATH
-    os.environ["PATH"] = f"{nbgrader.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    put_own_tools_on_path()  # nbgrader's CLI runs `alembic` by name
     root.mkdir(parents=True, exist_ok=True)
     (root / "nbgrader_config.py").write_text(
         f"c = get_config()\nc.CourseDirectory.root = {str(root)!r}\nc.Execute.timeout = 300\n"
@@ -133,21 +127,6 @@ def time_nbgrader(course: Course, submissions: Path, root: Path) -> dict[str, fl
             )
         timings[step] = time.perf_counter() - start
     return timings
-
-
-def execution_seconds(path: Path) -> float:
-    """Executing the notebook alone (nbclient, a kernel with the units' thread settings)."""
-    nb = nbformat.read(path, as_version=4)
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        NotebookClient(
-            nb,
-            timeout=600,
-            kernel_name="python3",
-            allow_errors=True,
-            resources={"metadata": {"path": tmp}},
-        ).execute(env={**os.environ, **KERNEL_THREADS})
-        return time.perf_counter() - start
 
 
 def main() -> None:
