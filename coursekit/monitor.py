@@ -28,6 +28,7 @@ from coursekit.models import ACTIVATIONS
 
 METRICS = ("grad_norm", "act_mean", "act_std", "saturated", "dead", "update_ratio")
 _ACTIVATION_TYPES = tuple(ACTIVATIONS.values())
+_RELU_TYPES = (nn.ReLU, nn.LeakyReLU, nn.ELU)
 
 
 def _ratio(change: float, size: float) -> float:
@@ -38,32 +39,29 @@ def _ratio(change: float, size: float) -> float:
 class _Step:
     """One recorded step, as the tensors ``record()`` computed (no host sync).
 
-    ``norms`` is (2 * layers,): ‖grad‖ then ‖W‖ per layer (a layer in ``missing``
-    had no gradient); ``activations`` holds (layer indices, (len, 4) tensor of
-    mean, std, saturated, dead) per group of same-shaped outputs; ``changes`` is
+    ``grad_norms`` and ``weight_norms`` are (layers,): ‖grad‖ and ‖W‖ per layer (a
+    layer in ``missing`` had no gradient); ``activations`` holds (group, its raw
+    sums) per group of same-shaped activation outputs; ``changes`` is
     ‖ΔW‖ per layer over the optimizer step that followed, set one call later.
     """
 
     step: int
     names: list[str]
-    norms: torch.Tensor
+    grad_norms: torch.Tensor
+    weight_norms: torch.Tensor
     missing: list[int]
-    activations: list[tuple[list[int], torch.Tensor]]
+    activations: list[tuple[_ActivationGroup, _Sums]]
     changes: torch.Tensor | None = None
-
-    def weight_norms(self) -> list[float]:
-        return self.norms[len(self.names) :].tolist()
 
     def to_rows(self) -> list[dict]:
         n = len(self.names)
-        norms = self.norms.tolist()
-        grad_norms, weight_norms = norms[:n], norms[n:]
+        grad_norms, weight_norms = self.grad_norms.tolist(), self.weight_norms.tolist()
         for i in self.missing:
             grad_norms[i] = math.nan
         stats: list[tuple[float, ...]] = [(math.nan,) * 4] * n
-        for indices, values in self.activations:
-            for i, row in zip(indices, values.tolist(), strict=True):
-                stats[i] = tuple(row)
+        for group, sums in self.activations:
+            for i, layer in zip(group.rows, group.scaled(sums), strict=True):
+                stats[i] = layer
         changes = [math.nan] * n if self.changes is None else self.changes.tolist()
         return [
             {
@@ -129,7 +127,7 @@ class History:
             last = self._steps[-1]
             if last.changes is None:  # its update ratio arrives with the next record()
                 self._open_rows = self._rows[-len(last.names) :]
-                self._open_weight_norms = last.weight_norms()
+                self._open_weight_norms = last.weight_norms.tolist()
             self._steps = []
         return self._rows
 
@@ -186,48 +184,91 @@ class History:
         return pd.DataFrame(self.rows)
 
 
-# s(1 - s) < 0.025  <=>  |s - 1/2| > sqrt(0.9) / 2;   1 - t^2 < 0.1  <=>  |t| > sqrt(0.9)
-_SIGMOID_SATURATED = math.sqrt(0.9) / 2
-_TANH_SATURATED = math.sqrt(0.9)
+_Sums = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]  # Σx, ‖x - mean‖, count
 
 
-def _activation_stats(
-    outs: list[torch.Tensor], act: nn.Module, scratch: torch.Tensor | None = None
-) -> torch.Tensor:
+class _ActivationGroup:
+    """Same-shaped outputs of one kind of activation, summarised together.
+
+    Stacked so that a whole group costs a handful of tensor ops, not a dozen per
+    layer: the monitor must stay cheap on small, deep models. The stacking target
+    and temporaries, (2, layers, *shape), are made once and reused: a fresh
+    allocation of that size costs page faults on every step.
+    """
+
+    def __init__(self, rows: list[int], act: nn.Module, shape: torch.Size, dtype: torch.dtype):
+        self.rows = rows
+        if isinstance(act, nn.Sigmoid):
+            self.kind = "sigmoid"
+        elif isinstance(act, nn.Tanh):
+            self.kind = "tanh"
+        elif isinstance(act, _RELU_TYPES):
+            self.kind = "relu"
+        else:
+            self.kind = "other"
+        n_layers = len(rows)
+        self._scratch = torch.empty(2, n_layers, *shape, dtype=dtype)
+        self._stacked = self._scratch[0]
+        self._x = self._stacked.view(n_layers, shape[0], -1)  # (layers, N, units)
+        self._flat = self._stacked.view(n_layers, -1)
+        self._tmp = self._scratch[1].view(n_layers, -1)
+        self.count = self._flat.shape[1]  # values per layer
+        self.units = self._x.shape[2]
+
+    def sums(self, outs: list[torch.Tensor]) -> _Sums:
+        """(layers,) tensors Σx and ‖x - mean‖, and the count of saturated values
+        (sigmoid, tanh) or of alive units (ReLU family), else None. ``scale`` turns
+        one layer's sums into statistics.
+
+        Raw sums, because dividing is left to when the rows are read: at this size
+        every tensor op costs about as much in dispatch as in arithmetic. Only the
+        reused scratch is written: a fresh temporary this large (e.g. what a float64
+        reduction makes) costs page faults on every step.
+        """
+        flat, tmp = self._flat, self._tmp
+        torch.stack(outs, out=self._stacked)
+        total = flat.sum(1)
+        # ‖x - mean‖ in two passes: torch.std_mean is exact too, but ten times slower here,
+        # and Σx² - n mean² cancels in float32 when the std is a thousandth of the mean.
+        spread = torch.linalg.vector_norm(
+            torch.sub(flat, total[:, None], alpha=1 / self.count, out=tmp), dim=1
+        )
+        # The derivative itself, compared in place on float tensors (bool tensors cost more).
+        count = None
+        if self.kind == "sigmoid":  # saturated: s - s^2 < 0.025
+            count = torch.addcmul(flat, flat, flat, value=-1, out=tmp).lt_(0.025).sum(1)
+        elif self.kind == "tanh":  # saturated: t^2 > 0.9
+            count = torch.mul(flat, flat, out=tmp).gt_(0.9).sum(1)
+        elif self.kind == "relu":  # alive: positive for some input of the batch
+            count = self._x.amax(dim=1).gt_(0).sum(1)
+        return total, spread, count
+
+    def scale(self, total: float, spread: float, count: float | None) -> tuple[float, ...]:
+        """One layer's Σx, ‖x - mean‖ and count -> (mean, std, saturated, dead)."""
+        n = self.count
+        std = spread / math.sqrt(max(n - 1, 1))
+        saturated = count / n if self.kind in ("sigmoid", "tanh") else math.nan
+        dead = 1.0 - count / self.units if self.kind == "relu" else math.nan
+        return total / n, std, saturated, dead
+
+    def scaled(self, sums: _Sums) -> list[tuple[float, ...]]:
+        """``sums`` -> one (mean, std, saturated, dead) per layer."""
+        total, spread, count = sums
+        counts = [None] * len(self.rows) if count is None else count.tolist()
+        layers = zip(total.tolist(), spread.tolist(), counts, strict=True)
+        return [self.scale(*layer) for layer in layers]
+
+
+def _activation_stats(outs: list[torch.Tensor], act: nn.Module) -> torch.Tensor:
     """(layers, 4): mean, std, saturated share, dead share of same-shaped outputs of ``act``.
 
     Saturated: the derivative is below 10 % of its maximum (sigmoid s(1-s) < 0.025,
     tanh 1 - t^2 < 0.1). Dead: a unit that is <= 0 for every input of the batch.
     NaN where a statistic does not apply to ``act``.
-
-    Stacked so that a whole group costs a handful of tensor ops, not a dozen
-    per layer: the monitor must stay cheap on small, deep models. ``scratch``,
-    (2, layers, *outs[0].shape), is reused for the big temporaries: a fresh
-    allocation of that size costs page faults on every step.
     """
-    if scratch is None:
-        scratch = torch.empty(2, len(outs), *outs[0].shape, dtype=outs[0].dtype)
-    x = torch.stack(outs, out=scratch[0]).flatten(2)  # (layers, N, units)
-    n_layers = x.shape[0]
-    flat = x.reshape(n_layers, -1)
-    tmp = scratch[1].view(n_layers, -1)
-    mean = flat.mean(1, keepdim=True)
-    # ‖x - mean‖ / sqrt(n - 1): torch.std_mean is exact too, but ten times slower here.
-    std = torch.linalg.vector_norm(torch.sub(flat, mean, out=tmp), dim=1)
-    std /= math.sqrt(max(flat.shape[1] - 1, 1))
-    nan = torch.full((n_layers,), math.nan)
-    # In-place comparisons on float tensors: far cheaper than building bool tensors.
-    if isinstance(act, nn.Sigmoid):
-        saturated = torch.sub(flat, 0.5, out=tmp).abs_().gt_(_SIGMOID_SATURATED).mean(1)
-    elif isinstance(act, nn.Tanh):
-        saturated = torch.abs(flat, out=tmp).gt_(_TANH_SATURATED).mean(1)
-    else:
-        saturated = nan
-    if isinstance(act, nn.ReLU | nn.LeakyReLU | nn.ELU):
-        dead = 1.0 - x.amax(dim=1).gt_(0).mean(1)  # alive: positive for some input
-    else:
-        dead = nan
-    return torch.stack([mean.squeeze(1), std, saturated, dead], dim=1)
+    group = _ActivationGroup(list(range(len(outs))), act, outs[0].shape, outs[0].dtype)
+    with torch.no_grad():
+        return torch.tensor(group.scaled(group.sums(outs)), dtype=torch.float64)
 
 
 def _equal_size_runs(sizes: list[int]) -> list[tuple[int, int, int, int]]:
@@ -245,6 +286,86 @@ def _equal_size_runs(sizes: list[int]) -> list[tuple[int, int, int, int]]:
     return runs
 
 
+def _same_trailing_runs(shapes: list[torch.Size]) -> list[tuple[int, int, int, int, tuple]]:
+    """(start, stop, first, end, trailing shape) for each run of consecutive tensors
+    whose shapes agree but for the first dimension: a run is copied into a flat
+    buffer by one ``torch.cat`` along dim 0, with no per-tensor reshape."""
+    runs: list[tuple[int, int, int, int, tuple]] = []
+    start = 0
+    for i, shape in enumerate(shapes):
+        stop = start + math.prod(shape)
+        if runs and runs[-1][4] == tuple(shape[1:]):
+            first_start, _, first, _, trailing = runs[-1]
+            runs[-1] = (first_start, stop, first, i + 1, trailing)
+        else:
+            runs.append((start, stop, i, i + 1, tuple(shape[1:])))
+        start = stop
+    return runs
+
+
+class _FlatWeights:
+    """The watched weights and their gradients, copied into one flat buffer per step,
+    so that ‖grad‖, ‖W‖ and ‖ΔW‖ of every layer take a few tensor ops, whatever the depth.
+
+    Rows 0 and 2 take the weights in turn; row 1 the gradients. The change since
+    the last copy is written over the older weights, so the three rows always hold
+    ‖W‖, ‖grad‖ and ‖ΔW‖ in some order, normed together. When every layer has the
+    same trailing shape (an MLP whose input is as wide as its hidden layers),
+    weights and gradients are adjacent rows, copied by a single ``torch.cat``.
+    """
+
+    def __init__(self, weights: list[torch.Tensor]):
+        self.weights = weights
+        dtype = weights[0].dtype
+        for w in weights[1:]:
+            dtype = torch.promote_types(dtype, w.dtype)
+        self._mixed_dtypes = any(w.dtype != dtype for w in weights)
+        self._dtype = dtype
+        sizes = [w.numel() for w in weights]
+        self._flat = torch.zeros(3, sum(sizes), dtype=dtype, device=weights[0].device)
+        self._rows = self._flat.unbind(0)
+        self._now = 2  # the row holding the weights as of the last copy
+        # Views made once: at this size slicing costs as much as copying.
+        cat_runs = _same_trailing_runs([w.shape for w in weights])
+        self._run_views = [
+            (first, end, [row[start:stop].view(-1, *trailing) for row in self._rows])
+            for start, stop, first, end, trailing in cat_runs
+        ]
+        self._pair_views = None
+        if len(cat_runs) == 1:
+            trailing = cat_runs[0][4]
+            self._pair_views = {
+                0: self._flat[0:2].view(-1, *trailing),  # weights then gradients
+                2: self._flat[1:3].view(-1, *trailing),  # gradients then weights
+            }
+        self._norm_views = [
+            self._flat[:, start:stop].view(3, count, size)
+            for start, stop, count, size in _equal_size_runs(sizes)
+        ]
+
+    def take(self, grads: list[torch.Tensor] | None) -> tuple[torch.Tensor, ...]:
+        """Copy the weights (and ``grads``, shaped as them) in; return (layers,) tensors
+        ‖W‖, ‖ΔW‖ since the last call, and ‖grad‖ (stale when ``grads`` is None)."""
+        then = self._now
+        now = self._now = 2 - then
+        weights = self.weights
+        if self._mixed_dtypes:
+            weights = [w.to(self._dtype) for w in weights]
+            grads = None if grads is None else [g.to(self._dtype) for g in grads]
+        if grads is not None and self._pair_views is not None:
+            both = weights + grads if now == 0 else grads + weights
+            torch.cat(both, out=self._pair_views[now])
+        else:
+            for first, end, views in self._run_views:
+                torch.cat(weights[first:end], out=views[now])
+                if grads is not None:
+                    torch.cat(grads[first:end], out=views[1])
+        torch.sub(self._rows[now], self._rows[then], out=self._rows[then])
+        norms = [torch.linalg.vector_norm(v, dim=2) for v in self._norm_views]
+        by_row = (norms[0] if len(norms) == 1 else torch.cat(norms, dim=1)).unbind(0)
+        return by_row[now], by_row[then], by_row[1]
+
+
 class GradientMonitor:
     """Record per-layer gradient norms and activation statistics of ``model``.
 
@@ -259,8 +380,8 @@ class GradientMonitor:
       dead; they need a forward hook per activation module and about half of
       the recording time). With False those columns are NaN.
 
-    Weights are read through flat views made on entry, so the optimizer must
-    update them in place (every torch.optim optimizer does).
+    Per recorded step the gradients and weights are copied into one flat
+    buffer and normed per layer by a few batched ops, whatever the depth.
     """
 
     def __init__(
@@ -306,17 +427,7 @@ class GradientMonitor:
             for n, a in self._act_of.items()
             if activations and a is not None and n in self._layers
         ]
-        self._sizes = [w.numel() for w in self._weights]
-        self._views: list[torch.Tensor] = []  # detached views of the weights, made on entry
-        # Two rows take the flat weights in turn (now, and at the last record()); the
-        # third holds their difference. One cat and one sub per step, whatever the depth.
-        dtype = self._weights[0].dtype
-        for w in self._weights[1:]:
-            dtype = torch.promote_types(dtype, w.dtype)
-        self._flat = torch.zeros(3, sum(self._sizes), dtype=dtype, device=self._weights[0].device)
-        self._mixed_dtypes = any(w.dtype != dtype for w in self._weights)
-        self._now = 0  # the row holding the weights as of the last record()
-        self._runs = _equal_size_runs(self._sizes)
+        self._flat = _FlatWeights(self._weights)
         self._act_names = [name for name, _ in self._act_pairs]
         self._groups_cache: dict[tuple, list] = {}
         self.history = History()
@@ -332,7 +443,6 @@ class GradientMonitor:
 
     def __enter__(self) -> GradientMonitor:
         self._entered = True
-        self._views = []  # made afresh in case a weight's .data was replaced since
         self._sync_hooks()
         return self
 
@@ -371,60 +481,26 @@ class GradientMonitor:
 
         return hook
 
-    def _weight_views(self) -> list[torch.Tensor]:
-        """Flat detached views of the weights: they follow the optimizer's in-place updates."""
-        if not self._views:
-            views = [w.detach().reshape(-1) for w in self._weights]
-            if all(w.is_contiguous() for w in self._weights):
-                self._views = views  # views, not copies: keep them (else reshape copied)
-            return views
-        return self._views
-
-    def _norms(self, rows: torch.Tensor) -> torch.Tensor:
-        """(k, P) -> (k, layers): the L2 norm of each layer's block of each row."""
-        return torch.cat(
-            [
-                torch.linalg.vector_norm(rows[:, start:stop].view(-1, count, size), dim=2)
-                for start, stop, count, size in self._runs
-            ],
-            dim=1,
-        )
-
-    def _weights_and_changes(self) -> torch.Tensor:
-        """(2, layers): ‖W‖ now and ‖W_now - W_then‖ since the last call; W_now becomes W_then."""
-        then, now = self._now, 1 - self._now
-        views = self._weight_views()
-        if self._mixed_dtypes:
-            views = [v.to(self._flat.dtype) for v in views]
-        torch.cat(views, out=self._flat[now])
-        torch.sub(self._flat[now], self._flat[then], out=self._flat[2])
-        self._now = now
-        # rows (now, 2) as one strided view: no copy
-        return self._norms(self._flat[now :: 2 - now])
-
     def _finish_update_ratios(self) -> None:
         """Give the last recorded step the update its optimizer step made."""
         if self._pending:
             with torch.no_grad():
-                changes = self._weights_and_changes()[1]
+                changes = self._flat.take(None)[1]
             self.history._set_changes(changes)
             self._pending = False
 
-    def _group_outputs(
-        self, shapes: tuple
-    ) -> list[tuple[list[int], list[str], nn.Module, torch.Tensor]]:
-        """(rows, layer names, activation, scratch) of outputs that stack: same activation,
-        shape and dtype. The scratch buffers are made once per set of shapes."""
+    def _group_outputs(self, shapes: tuple) -> list[tuple[list[str], _ActivationGroup]]:
+        """(layer names, group) of outputs that stack: same activation, shape and dtype."""
         groups: dict[tuple, list[str]] = {}
         for (name, act), found in zip(self._act_pairs, shapes, strict=True):
             if found is not None and len(found[0]) >= 2 and math.prod(found[0]) > 0:
                 groups.setdefault((type(act), *found), []).append(name)
         return [
             (
-                [self._row_of[name] for name in members],
                 members,
-                self._act_of[members[0]],
-                torch.empty(2, len(members), *shape, dtype=dtype),
+                _ActivationGroup(
+                    [self._row_of[name] for name in members], self._act_of[members[0]], shape, dtype
+                ),
             )
             for (_, shape, dtype), members in groups.items()
         ]
@@ -450,12 +526,11 @@ class GradientMonitor:
     def _record(self, call: int) -> None:
         grads = [w.grad for w in self._weights]
         missing = [i for i, g in enumerate(grads) if g is None]
-        if missing:
-            grads = [torch.zeros(()) if g is None else g for g in grads]
-        grad_norms = torch.stack(torch._foreach_norm(grads))
-        weights_and_changes = self._weights_and_changes()
+        for i in missing:
+            grads[i] = torch.zeros_like(self._weights[i])
+        weight_norms, changes, grad_norms = self._flat.take(grads)
         if self._pending:  # the previous call recorded: this is its step's update
-            self.history._set_changes(weights_and_changes[1])
+            self.history._set_changes(changes)
 
         outputs = self._outputs
         shapes = tuple(
@@ -467,8 +542,9 @@ class GradientMonitor:
                 self._groups_cache.clear()
             self._groups_cache[shapes] = self._group_outputs(shapes)
         activations = [
-            (rows, _activation_stats([outputs[name] for name in members], act, scratch))
-            for rows, members, act, scratch in self._groups_cache[shapes]
+            (group, group.sums([outputs[name] for name in members]))
+            for members, group in self._groups_cache[shapes]
         ]
-        norms = torch.cat([grad_norms, weights_and_changes[0]])
-        self.history._append(_Step(call, self._names, norms, missing, activations))
+        self.history._append(
+            _Step(call, self._names, grad_norms, weight_norms, missing, activations)
+        )

@@ -135,18 +135,20 @@ def test_every_keeps_one_step_in_k_with_one_step_update_ratios():
     every=st.integers(1, 3),
     steps=st.integers(1, 6),
     read_each_step=st.booleans(),
+    in_features=st.sampled_from([4, 8]),
 )
 @settings(max_examples=25, deadline=None)
 def test_every_metric_matches_torch_whenever_the_history_is_read(
-    depth, every, steps, read_each_step
+    depth, every, steps, read_each_step, in_features
 ):
     """Gradient norms and update ratios agree with torch per layer and step, with Adam,
     whether the history is read only at the end or after every step (rows are built
-    lazily, and a step's update ratio arrives one call later)."""
+    lazily, and a step's update ratio arrives one call later). With 8 inputs every
+    weight has 8 columns and weights and gradients are copied by one cat; with 4 not."""
     torch.manual_seed(depth * 100 + steps)
-    model = models.mlp(4, 8, depth, 3, activation="tanh")
+    model = models.mlp(in_features, 8, depth, 3, activation="tanh")
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
-    x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+    x, y = torch.randn(10, in_features), torch.randint(0, 3, (10,))
     weights = [m.weight for m in [*(b.linear for b in model.blocks), model.head]]
     expected_grads, expected_ratios = {}, {}
     with GradientMonitor(model, every=every) as mon:
@@ -216,3 +218,60 @@ def test_without_activations_no_hook_is_attached_and_those_columns_are_nan():
     assert all(v > 0 for v in mon.history.at_step("update_ratio", 0).values())
     with pytest.raises(ValueError, match="activations must be True or False"):
         GradientMonitor(model, activations="no")
+
+
+def _expected_activation_stats(out: torch.Tensor, activation: str) -> tuple[float, ...]:
+    """The definitions, straight from the output (N, units) of one activation module."""
+    out = out.double()
+    if activation == "sigmoid":
+        saturated = (out * (1 - out) < 0.025).double().mean().item()  # s' < 10 % of 1/4
+    elif activation == "tanh":
+        saturated = (1 - out**2 < 0.1).double().mean().item()  # tanh' < 10 % of 1
+    else:
+        saturated = math.nan
+    dead = (out <= 0).all(dim=0).double().mean().item() if "relu" in activation else math.nan
+    return out.mean().item(), out.std().item(), saturated, dead
+
+
+@given(
+    depth=st.integers(1, 4),
+    batch=st.integers(2, 40),
+    activation=st.sampled_from(["relu", "sigmoid", "tanh", "leaky_relu"]),
+    scale=st.sampled_from([0.5, 3.0, 30.0]),
+    shift=st.sampled_from([0.0, 4.0]),
+)
+@settings(max_examples=30, deadline=None)
+def test_activation_statistics_match_their_definitions(depth, batch, activation, scale, shift):
+    """Mean, std, saturated and dead shares agree with the definitions computed from the
+    outputs captured by an independent hook, for mild, saturating and shifted inputs
+    (a shift of 4 makes the sigmoid outputs collapse near 1: a small std on a large mean)."""
+    torch.manual_seed(batch)
+    model = models.mlp(6, 8, depth, 3, activation=activation)
+    x = torch.randn(batch, 6) * scale + shift
+    outputs = {}
+    acts = [
+        (name, block.act)
+        for name, block in zip(
+            [f"blocks.{i}.linear" for i in range(depth)], model.blocks, strict=True
+        )
+    ]
+    handles = [
+        act.register_forward_hook(lambda m, i, o, name=name: outputs.__setitem__(name, o))
+        for name, act in acts
+    ]
+    try:
+        with GradientMonitor(model) as mon:
+            model(x).sum().backward()
+            mon.record()
+    finally:
+        for handle in handles:
+            handle.remove()
+    for i, metric in enumerate(("act_mean", "act_std", "saturated", "dead")):
+        got = mon.history.at_step(metric)
+        for name, _ in acts:
+            expected = _expected_activation_stats(outputs[name].detach(), activation)[i]
+            if math.isnan(expected):
+                assert math.isnan(got[name]), (metric, name)
+            else:
+                assert got[name] == pytest.approx(expected, rel=1e-4, abs=1e-6), (metric, name)
+        assert math.isnan(got["head"]), metric  # no activation after the output layer
