@@ -179,6 +179,27 @@ class _TimedExecute(nbgrader.preprocessors.Execute):
             _TimedExecute.seconds = time.perf_counter() - start
 
 
+# What jupyter_client says when the kernel exits before answering its first request, that
+# is before any of the notebook runs: never the submission's doing. Two kernels starting at
+# once can pick the same TCP port (jupyter/jupyter_client#487): the loser exits.
+_NEVER_STARTED = ("Kernel died before replying to kernel_info", "Kernel didn't respond in")
+
+
+def _autograde(config, notes: list[str]) -> None:
+    """nbgrader's Autograde; when the kernel failed to start, start it once more."""
+    from nbgrader.converters import Autograde
+
+    from autograder.nbgrader_run import NbgraderFailed, run_converter
+
+    try:
+        run_converter(Autograde, config, force=True)
+    except NbgraderFailed as exc:
+        if not any(text in str(exc) for text in _NEVER_STARTED):
+            raise
+        notes.append("the kernel failed to start and was started again")
+        run_converter(Autograde, config, force=True)
+
+
 def grade_unit(spec: UnitSpec) -> UnitResult:
     """Grade one submission with nbgrader; never raises for a bad submission."""
     from autograder.config import course_config
@@ -219,7 +240,7 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
     ]
     _TimedExecute.seconds = None
     try:
-        run_converter(Autograde, config, force=True)
+        _autograde(config, notes)
     except NbgraderFailed as exc:
         log = str(exc)
         if "DeadKernelError" in log or "Kernel died" in log or "kernel died" in log.lower():
