@@ -394,7 +394,15 @@ def test_an_interrupted_run_resumes_and_records_each_grade_once(graded, tmp_path
         str(out),
         *graded["args"][3:],
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # A job started in the background by a shell without job control (as a CI runner may
+    # start this suite) inherits SIGINT ignored, and Python then never sees Ctrl-C:
+    # the grader gets the default disposition back, as in a terminal.
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 120
     while time.time() < deadline and len(list((out / "units").glob("*.json"))) < 1:
         time.sleep(0.2)
