@@ -427,7 +427,7 @@ class GradientMonitor:
             for n, a in self._act_of.items()
             if activations and a is not None and n in self._layers
         ]
-        self._flat = _FlatWeights(self._weights)
+        self._flat_weights = _FlatWeights(self._weights)
         self._act_names = [name for name, _ in self._act_pairs]
         self._groups_cache: dict[tuple, list] = {}
         self.history = History()
@@ -485,7 +485,7 @@ class GradientMonitor:
         """Give the last recorded step the update its optimizer step made."""
         if self._pending:
             with torch.no_grad():
-                changes = self._flat.take(None)[1]
+                changes = self._flat_weights.take(None)[1]
             self.history._set_changes(changes)
             self._pending = False
 
@@ -528,7 +528,7 @@ class GradientMonitor:
         missing = [i for i, g in enumerate(grads) if g is None]
         for i in missing:
             grads[i] = torch.zeros_like(self._weights[i])
-        weight_norms, changes, grad_norms = self._flat.take(grads)
+        weight_norms, changes, grad_norms = self._flat_weights.take(grads)
         if self._pending:  # the previous call recorded: this is its step's update
             self.history._set_changes(changes)
 
