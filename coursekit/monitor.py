@@ -271,35 +271,18 @@ def _activation_stats(outs: list[torch.Tensor], act: nn.Module) -> torch.Tensor:
         return torch.tensor(group.scaled(group.sums(outs)), dtype=torch.float64)
 
 
-def _equal_size_runs(sizes: list[int]) -> list[tuple[int, int, int, int]]:
-    """(start, stop, count, size) for each run of consecutive equal ``sizes`` in a flat
-    buffer: a run of equal-sized layers is one (count, size) view, normed in one op."""
-    runs: list[tuple[int, int, int, int]] = []
+def _runs(sizes: list[int], keys: list) -> list[tuple[int, int, int, int, object]]:
+    """(start, stop, first, end, key) for each run of consecutive items with equal ``keys``
+    in a flat buffer holding items of ``sizes``: items first:end, at start:stop."""
+    runs: list[tuple[int, int, int, int, object]] = []
     start = 0
-    for size in sizes:
-        if runs and runs[-1][3] == size:
-            first, _, count, _ = runs[-1]
-            runs[-1] = (first, start + size, count + 1, size)
+    for i, (size, key) in enumerate(zip(sizes, keys, strict=True)):
+        if runs and runs[-1][4] == key:
+            run_start, _, first, _, _ = runs[-1]
+            runs[-1] = (run_start, start + size, first, i + 1, key)
         else:
-            runs.append((start, start + size, 1, size))
+            runs.append((start, start + size, i, i + 1, key))
         start += size
-    return runs
-
-
-def _same_trailing_runs(shapes: list[torch.Size]) -> list[tuple[int, int, int, int, tuple]]:
-    """(start, stop, first, end, trailing shape) for each run of consecutive tensors
-    whose shapes agree but for the first dimension: a run is copied into a flat
-    buffer by one ``torch.cat`` along dim 0, with no per-tensor reshape."""
-    runs: list[tuple[int, int, int, int, tuple]] = []
-    start = 0
-    for i, shape in enumerate(shapes):
-        stop = start + math.prod(shape)
-        if runs and runs[-1][4] == tuple(shape[1:]):
-            first_start, _, first, _, trailing = runs[-1]
-            runs[-1] = (first_start, stop, first, i + 1, trailing)
-        else:
-            runs.append((start, stop, i, i + 1, tuple(shape[1:])))
-        start = stop
     return runs
 
 
@@ -326,7 +309,8 @@ class _FlatWeights:
         self._rows = self._flat.unbind(0)
         self._now = 2  # the row holding the weights as of the last copy
         # Views made once: at this size slicing costs as much as copying.
-        cat_runs = _same_trailing_runs([w.shape for w in weights])
+        # a run of equal trailing shapes is copied by one cat along dim 0, no reshape each
+        cat_runs = _runs(sizes, [tuple(w.shape[1:]) for w in weights])
         self._run_views = [
             (first, end, [row[start:stop].view(-1, *trailing) for row in self._rows])
             for start, stop, first, end, trailing in cat_runs
@@ -338,9 +322,10 @@ class _FlatWeights:
                 0: self._flat[0:2].view(-1, *trailing),  # weights then gradients
                 2: self._flat[1:3].view(-1, *trailing),  # gradients then weights
             }
+        # a run of equal-sized layers is one (3, count, size) view, normed in one op
         self._norm_views = [
-            self._flat[:, start:stop].view(3, count, size)
-            for start, stop, count, size in _equal_size_runs(sizes)
+            self._flat[:, start:stop].view(3, end - first, size)
+            for start, stop, first, end, size in _runs(sizes, sizes)
         ]
 
     def take(self, grads: list[torch.Tensor] | None) -> tuple[torch.Tensor, ...]:
