@@ -1,4 +1,4 @@
-"""Per-layer gradient and activation monitoring through PyTorch forward hooks.
+"""Per-layer gradient and activation monitoring of a PyTorch model.
 
     with monitor.GradientMonitor(model) as mon:
         for x, y in batches:
@@ -12,12 +12,14 @@
 A *layer* is every module with a 2-D ``weight`` (Linear, and the RNN's
 matrices), in the order the model registers them: input side first. The
 activation module that follows a layer (ReLU, Sigmoid, ...) is paired with it
-for the activation statistics.
+for the activation statistics; its output is kept by a tap on its ``forward``
+(``_OutputTap``), which does what a forward hook does at a fifth of the cost.
 """
 
 from __future__ import annotations
 
 import math
+import types
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -271,6 +273,50 @@ def _activation_stats(outs: list[torch.Tensor], act: nn.Module) -> torch.Tensor:
         return torch.tensor(group.scaled(group.sums(outs)), dtype=torch.float64)
 
 
+class _OutputTap:
+    """Keeps the output of each call of ``module`` in ``outputs[key]``, until removed.
+
+    What ``module.register_forward_hook`` would do, by wrapping ``forward`` on the
+    instance instead: any module with a hook takes nn.Module's slow call path,
+    about 10 µs per call here, and on a 20-layer net that was a quarter of the
+    monitor's cost. The wrapper adds one Python call. ``remove()`` puts the
+    module's own ``forward`` back.
+    """
+
+    def __init__(self, module: nn.Module, outputs: dict, key: str):
+        self.module = module
+        self.below = below = module.__dict__.get("forward")  # one set on the instance before
+        self.kept = True
+        tap = self
+
+        def forward(mod: nn.Module, *args, **kwargs):
+            # Bound to the module, so a deep copy of the model runs its own copy of it.
+            if below is None:
+                out = type(mod).forward(mod, *args, **kwargs)
+            else:
+                out = below(*args, **kwargs)
+            if tap.kept:
+                outputs[key] = out  # detached (once, batched) in record()
+            return out
+
+        forward.tap = self
+        self.forward = types.MethodType(forward, module)
+        module.forward = self.forward
+
+    def remove(self) -> None:
+        self.kept = False
+        module = self.module
+        if module.__dict__.get("forward") is not self.forward:
+            return  # something wrapped forward again on top: this tap stays, inert, till it goes
+        below = self.below
+        while isinstance(getattr(below, "tap", None), _OutputTap) and not below.tap.kept:
+            below = below.tap.below  # a tap removed earlier, left inert under this one
+        if below is None:
+            del module.forward
+        else:
+            module.forward = below
+
+
 def _runs(sizes: list[int], keys: list) -> list[tuple[int, int, int, int, object]]:
     """(start, stop, first, end, key) for each run of consecutive items with equal ``keys``
     in a flat buffer holding items of ``sizes``: items first:end, at start:stop."""
@@ -354,16 +400,17 @@ class _FlatWeights:
 class GradientMonitor:
     """Record per-layer gradient norms and activation statistics of ``model``.
 
-    Use as a context manager: hooks are attached on entry and removed on exit,
-    also when the body raises. Call ``record()`` once per step, after
+    Use as a context manager: the taps that keep each activation module's output
+    (``_OutputTap``, a cheaper forward hook) are attached on entry and removed on
+    exit, also when the body raises. Call ``record()`` once per step, after
     ``loss.backward()`` and before ``optimizer.step()``.
 
     - layers: names of the layers to watch (default: every layer with a 2-D weight).
     - every: keep one step in ``every`` (steps 0, every, 2*every, ...), for
       long runs whose every step need not be kept.
     - activations: record the activation statistics (mean, std, saturated,
-      dead; they need a forward hook per activation module and about half of
-      the recording time). With False those columns are NaN.
+      dead; they need a tap on every activation module's forward and about half
+      of the recording time). With False those columns are NaN.
 
     Per recorded step the gradients and weights are copied into one flat
     buffer and normed per layer by a few batched ops, whatever the depth.
@@ -416,7 +463,7 @@ class GradientMonitor:
         self._act_names = [name for name, _ in self._act_pairs]
         self._groups_cache: dict[tuple, list] = {}
         self.history = History()
-        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._taps: list[_OutputTap] = []
         self._outputs: dict[str, torch.Tensor] = {}
         self._pending = False  # the last recorded step still needs its update
         self._calls = 0
@@ -428,43 +475,34 @@ class GradientMonitor:
 
     def __enter__(self) -> GradientMonitor:
         self._entered = True
-        self._sync_hooks()
+        self._sync_taps()
         return self
 
-    def _sync_hooks(self) -> None:
-        """Hooks are attached only while the next forward pass will be recorded.
+    def _sync_taps(self) -> None:
+        """Taps are attached only while the next forward pass will be recorded.
 
-        With ``every=k`` that keeps the forward pass of the other steps free of
-        Python hook calls.
+        With ``every=k`` that keeps the forward pass of the other steps as it was.
         """
         wanted = self._entered and self._calls % self.every == 0
-        if wanted and not self._handles:
+        if wanted and not self._taps:
             for name, act in self._act_pairs:
-                self._handles.append(act.register_forward_hook(self._keep_output(name)))
-        elif not wanted and self._handles:
-            for handle in self._handles:
-                handle.remove()
-            self._handles.clear()
+                self._taps.append(_OutputTap(act, self._outputs, name))
+        elif not wanted and self._taps:
+            for tap in self._taps:
+                tap.remove()
+            self._taps.clear()
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
-        """Remove every hook and complete the last step's update ratios."""
+        """Remove every tap and complete the last step's update ratios."""
         self._entered = False
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+        for tap in self._taps:
+            tap.remove()
+        self._taps.clear()
         self._finish_update_ratios()
         self._outputs.clear()
-
-    def _keep_output(self, name: str):
-        outputs = self._outputs
-
-        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-            outputs[name] = output  # detached (once, batched) in record()
-
-        return hook
 
     def _finish_update_ratios(self) -> None:
         """Give the last recorded step the update its optimizer step made."""
@@ -500,13 +538,13 @@ class GradientMonitor:
         self._calls += 1
         if call % self.every:
             self._finish_update_ratios()  # no work unless the previous call recorded
-            self._sync_hooks()
+            self._sync_taps()
             return
         with torch.no_grad():
             self._record(call)
         self._pending = True
         self._outputs.clear()
-        self._sync_hooks()
+        self._sync_taps()
 
     def _record(self, call: int) -> None:
         grads = [w.grad for w in self._weights]

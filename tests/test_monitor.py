@@ -1,5 +1,6 @@
-"""coursekit.monitor: one row per layer per step, the right numbers, no hook left behind."""
+"""coursekit.monitor: one row per layer per step, the right numbers, nothing left behind."""
 
+import copy
 import math
 
 import pytest
@@ -13,7 +14,11 @@ from coursekit.monitor import GradientMonitor
 
 
 def _hooks(model):
-    return sum(len(m._forward_hooks) + len(m._backward_hooks) for m in model.modules())
+    """Hooks and output taps (a wrapped forward on the instance) on ``model``'s modules."""
+    return sum(
+        len(m._forward_hooks) + len(m._backward_hooks) + ("forward" in m.__dict__)
+        for m in model.modules()
+    )
 
 
 def _step(model, opt, x, y, mon):
@@ -48,6 +53,72 @@ def test_hooks_removed_on_exception():
     with pytest.raises(RuntimeError), GradientMonitor(model):
         raise RuntimeError("boom")
     assert _hooks(model) == 0
+
+
+def test_taps_see_what_a_forward_hook_sees_and_change_nothing():
+    model = models.mlp(4, 8, 3, 3, activation="tanh")
+    x = torch.randn(10, 4)
+    hooked = {}
+    handles = [
+        block.act.register_forward_hook(lambda m, i, o, k=k: hooked.__setitem__(k, o))
+        for k, block in enumerate(model.blocks)
+    ]
+    expected = model(x)
+    with GradientMonitor(model) as mon:
+        got = model(x)
+        kept = dict(mon._outputs)
+    for handle in handles:
+        handle.remove()
+    assert torch.equal(got, expected)
+    assert [kept[f"blocks.{k}.linear"] is hooked[k] for k in range(3)] == [True] * 3
+    assert _hooks(model) == 0
+
+
+def test_nested_monitors_closed_in_any_order_leave_nothing_behind():
+    model = models.mlp(4, 8, 2, 3)
+    x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+    expected = model(x)
+    outer, inner = GradientMonitor(model), GradientMonitor(model)
+    outer.__enter__()
+    inner.__enter__()
+    assert _hooks(model) == 2  # both activations tapped, by two stacked taps each
+    outer.close()  # not the last one attached: its taps stay under inner's, inert
+    nn.functional.cross_entropy(model(x), y).backward()
+    inner.record()
+    assert len(inner.history) == 3 and len(outer.history) == 0
+    assert math.isfinite(inner.history.at_step("act_mean")["blocks.1.linear"])
+    inner.close()
+    assert _hooks(model) == 0
+    assert torch.equal(model(x), expected)
+
+
+def test_a_deep_copy_made_while_monitored_runs_its_own_modules():
+    model = models.mlp(4, 8, 1, 3, activation="leaky_relu")
+    x = torch.randn(6, 4)
+    with GradientMonitor(model):
+        twin = copy.deepcopy(model)
+    twin.blocks[0].act.negative_slope = 0.5
+    hidden = twin.blocks[0].linear(x)
+    assert torch.equal(twin.blocks[0].act(hidden), nn.functional.leaky_relu(hidden, 0.5))
+    assert _hooks(model) == 0
+
+
+def test_a_forward_set_on_the_instance_by_someone_else_is_put_back():
+    model = models.mlp(4, 8, 1, 3)
+    act = model.blocks[0].act
+    calls = []
+
+    def counting(x):
+        calls.append(1)
+        return type(act).forward(act, x)
+
+    act.forward = counting
+    with GradientMonitor(model) as mon:
+        model(torch.randn(5, 4)).sum().backward()
+        mon.record()
+    assert act.__dict__["forward"] is counting
+    assert len(calls) == 1
+    assert math.isfinite(mon.history.at_step("dead")["blocks.0.linear"])
 
 
 def test_grad_norm_matches_the_weight_gradient():
