@@ -44,7 +44,7 @@ def measure(
     """Median step time without / with the monitor, from interleaved blocks.
 
     Each round times a block of steps with no monitor, and a block inside the
-    monitor (hooks attached, ``record()`` on every step), on the same model, in
+    monitor (taps attached, ``record()`` on every step), on the same model, in
     alternating order: machine noise hits both alike. One monitor serves every
     round, entered per block, as in one long training run. The overhead is the
     median of the per-round ratios.
@@ -112,7 +112,7 @@ def main() -> None:
         "A training step as `train.fit` runs it (forward, loss value, backward, total gradient\n"
         "norm, SGD-with-momentum step) on lesson 02's model: a 20-layer, 64-wide sigmoid MLP\n"
         "on batches of 64 digits, 1 thread. `record()` on every step (every=1), on every step\n"
-        "without the activation statistics (activations=False: no forward hooks), or on every\n"
+        "without the activation statistics (activations=False: no taps), or on every\n"
         "fifth (every=5). Each measurement is the median over interleaved blocks of 40 steps;\n"
         f"the table gives the median of {args.repeats} measurements per setting, taken in turns,\n"
         "and their range.\n\n"
@@ -127,16 +127,17 @@ def main() -> None:
             f"{r['overhead']:+.1%} | {r['low']:+.1%} to {r['high']:+.1%} | {verdict} |\n"
         )
     text += (
-        "\nWhat recording costs here, per recorded step: forward hooks on the 20 activation "
-        "modules; one copy of all weights and gradients into a flat buffer, one subtraction "
-        "(the update) and one batched norm of the three rows; one stack of the 20 activation "
-        "outputs into a reused buffer and six passes over it (sum, centring, norm, and the "
-        "derivative's threshold for saturation). At this size each tensor op costs about as "
-        "much in dispatch as in arithmetic, and the hooks about a third of the total. "
-        "The cost is proportional to the weights plus activations and barely depends on the "
-        "batch's compute, so this deep, narrow model with small batches is the course's worst "
-        "case. The lessons' training runs pass `every=5`; every-step recording is used for "
-        "single-step snapshots.\n"
+        "\nWhat recording costs here, per recorded step: a tap on the forward of each of the "
+        "20 activation modules (a forward hook would cost five times as much: any module "
+        "with a hook takes nn.Module's slow call path); one copy of all weights and gradients "
+        "into a flat buffer, one subtraction (the update) and one batched norm of the three "
+        "rows; one stack of the 20 activation outputs into a reused buffer and six passes "
+        "over it (sum, centring, norm, and the derivative's threshold for saturation). Inside "
+        "a training step each of these ops costs 2 to 4 times what it costs alone, because "
+        "the data it reads has left the cache. The cost is proportional to the weights plus "
+        "activations and barely depends on the batch's compute, so this deep, narrow model "
+        "with small batches is the course's worst case. The lessons' training runs pass "
+        "`every=5`; every-step recording is used for single-step snapshots.\n"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
