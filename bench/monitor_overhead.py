@@ -4,7 +4,7 @@ Times training steps of lesson 02's model as `train.fit` runs it (a 20-layer, 64
 sigmoid MLP, batches of 64 digits, SGD with momentum), with and without the monitor
 recording every step and every 5th step; alternates the two to share any machine noise.
 
-    python -m bench.monitor_overhead [--pairs 60] [--repeats 3] [--out FILE.md]
+    python -m bench.monitor_overhead [--pairs 60] [--repeats 5] [--out FILE.md]
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=60)
     parser.add_argument(
-        "--repeats", type=int, default=3, help="independent measurements per setting"
+        "--repeats", type=int, default=5, help="independent measurements per setting"
     )
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "monitor_overhead.md"

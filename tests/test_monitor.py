@@ -13,7 +13,7 @@ from coursekit import models
 from coursekit.monitor import GradientMonitor
 
 
-def _hooks(model):
+def _attached(model):
     """Hooks and output taps (a wrapped forward on the instance) on ``model``'s modules."""
     return sum(
         len(m._forward_hooks) + len(m._backward_hooks) + ("forward" in m.__dict__)
@@ -39,10 +39,10 @@ def test_one_row_per_layer_per_step_and_no_hook_left(depth, steps, activation):
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
     with GradientMonitor(model) as mon:
-        assert _hooks(model) == depth
+        assert _attached(model) == depth
         for _ in range(steps):
             _step(model, opt, x, y, mon)
-    assert _hooks(model) == 0
+    assert _attached(model) == 0
     assert len(mon.history) == (depth + 1) * steps
     assert mon.history.steps == list(range(steps))
     assert mon.history.layers == [f"blocks.{i}.linear" for i in range(depth)] + ["head"]
@@ -52,7 +52,7 @@ def test_hooks_removed_on_exception():
     model = models.mlp(4, 8, 2, 3)
     with pytest.raises(RuntimeError), GradientMonitor(model):
         raise RuntimeError("boom")
-    assert _hooks(model) == 0
+    assert _attached(model) == 0
 
 
 def test_taps_see_what_a_forward_hook_sees_and_change_nothing():
@@ -71,7 +71,7 @@ def test_taps_see_what_a_forward_hook_sees_and_change_nothing():
         handle.remove()
     assert torch.equal(got, expected)
     assert [kept[f"blocks.{k}.linear"] is hooked[k] for k in range(3)] == [True] * 3
-    assert _hooks(model) == 0
+    assert _attached(model) == 0
 
 
 def test_nested_monitors_closed_in_any_order_leave_nothing_behind():
@@ -81,14 +81,14 @@ def test_nested_monitors_closed_in_any_order_leave_nothing_behind():
     outer, inner = GradientMonitor(model), GradientMonitor(model)
     outer.__enter__()
     inner.__enter__()
-    assert _hooks(model) == 2  # both activations tapped, by two stacked taps each
+    assert _attached(model) == 2  # both activations tapped, by two stacked taps each
     outer.close()  # not the last one attached: its taps stay under inner's, inert
     nn.functional.cross_entropy(model(x), y).backward()
     inner.record()
     assert len(inner.history) == 3 and len(outer.history) == 0
     assert math.isfinite(inner.history.at_step("act_mean")["blocks.1.linear"])
     inner.close()
-    assert _hooks(model) == 0
+    assert _attached(model) == 0
     assert torch.equal(model(x), expected)
 
 
@@ -100,7 +100,7 @@ def test_a_deep_copy_made_while_monitored_runs_its_own_modules():
     twin.blocks[0].act.negative_slope = 0.5
     hidden = twin.blocks[0].linear(x)
     assert torch.equal(twin.blocks[0].act(hidden), nn.functional.leaky_relu(hidden, 0.5))
-    assert _hooks(model) == 0
+    assert _attached(model) == 0
 
 
 def test_a_forward_set_on_the_instance_by_someone_else_is_put_back():
@@ -280,7 +280,7 @@ def test_without_activations_no_hook_is_attached_and_those_columns_are_nan():
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
     with GradientMonitor(model, activations=False) as mon:
-        assert _hooks(model) == 0
+        assert _attached(model) == 0
         _step(model, opt, x, y, mon)
         _step(model, opt, x, y, mon)
     for metric in ("act_mean", "act_std", "saturated", "dead"):
