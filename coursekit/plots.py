@@ -75,6 +75,8 @@ def layer_metric(
 ) -> Figure:
     """One line per run: ``metric`` of each layer, input layer (1) to output layer.
 
+    On the log scale a layer whose value is 0 is marked on the bottom edge.
+
     ``data`` is a History (mean over its steps), or ``{label: History}``, or
     ``{label: {layer: value}}`` / ``{label: [values]}`` to compare runs.
     """
@@ -82,16 +84,43 @@ def layer_metric(
         raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
     series = _as_series(data, metric)
     fig, (ax,) = figure()
+    zeros_marked = False
     for i, (label, values) in enumerate(series.items()):
+        values = np.asarray(values, dtype=float)
         layers = np.arange(1, len(values) + 1)
-        ax.plot(layers, values, "o-", ms=3, color=COLORS[i % len(COLORS)], label=label or None)
+        color = COLORS[i % len(COLORS)]
+        ax.plot(
+            layers,
+            np.where(values > 0, values, np.nan) if log else values,
+            "o-",
+            ms=3,
+            color=color,
+            label=label or None,
+        )
+        zeros = layers[values <= 0]
+        if log and zeros.size:
+            # A log scale has no 0 (e.g. the update ratio of weights whose step is below
+            # float32's resolution): mark those layers on the bottom edge, rather than let
+            # the line plunge out of sight.
+            ax.plot(
+                zeros,
+                np.zeros(zeros.size),
+                "v",
+                ms=6,
+                mfc="none",
+                color=color,
+                transform=ax.get_xaxis_transform(),
+                clip_on=False,
+                label="_" if zeros_marked else "0 (off the log scale)",
+            )
+            zeros_marked = True
     if log:
         ax.set_yscale("log")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("layer (1 = input side)")
     ax.set_ylabel(ylabel or metric.replace("_", " "))
     ax.set_title(title or f"{metric.replace('_', ' ')} per layer")
-    if any(series):
+    if any(series) or zeros_marked:
         ax.legend()
     return fig
 

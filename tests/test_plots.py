@@ -41,6 +41,20 @@ def test_grad_norms_log_scale_one_point_per_layer(history):
     assert len(ax.lines) == 2 and len(ax.lines[0].get_xdata()) == 4
 
 
+def test_layer_metric_marks_zeros_on_the_log_scale_instead_of_plunging():
+    fig = _render(plots.layer_metric({"run": [0.0, 0.0, 1e-9, 1e-3]}, "update_ratio"))
+    ax = fig.axes[0]
+    line, marks = ax.lines
+    assert np.isnan(line.get_ydata()[:2]).all() and line.get_ydata()[3] == 1e-3
+    assert list(marks.get_xdata()) == [1, 2] and marks.get_marker() == "v"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "run",
+        "0 (off the log scale)",
+    ]
+    linear = plots.layer_metric({"run": [0.0, 1.0]}, "act_mean", log=False).axes[0]
+    assert len(linear.lines) == 1 and list(linear.lines[0].get_ydata()) == [0.0, 1.0]
+
+
 def test_layer_metric_rejects_unknown_metric(history):
     with pytest.raises(ValueError, match="metric must be one of"):
         plots.layer_metric(history, "nope")
