@@ -296,7 +296,7 @@ class _OutputTap:
             else:
                 out = below(*args, **kwargs)
             if tap.kept:
-                outputs[key] = out  # detached (once, batched) in record()
+                outputs[key] = out  # record() reads it under no_grad, then lets it go
             return out
 
         forward.tap = self
