@@ -308,12 +308,22 @@ def decision_boundary(
     return fig
 
 
+BINARY_OPS = ("+", "*")
+
+
+def _uses(node) -> int:
+    """How many times the node's input is used by its operation (micrograd's ``_prev`` is
+    a set, so ``a + a`` lists ``a`` once: a binary operation with one input used it twice)."""
+    return 2 if getattr(node, "_op", "") in BINARY_OPS and len(node._prev) == 1 else 1
+
+
 def expression_graph(root, *, title: str = "") -> Figure:
     """Draw a scalar autograd graph: each node with its data and grad.
 
     ``root`` is any object with the micrograd interface: ``data``, ``grad``,
     ``_prev`` (its inputs) and ``_op`` (the operation that made it), and
-    optionally ``label``.
+    optionally ``label``. An input used twice by one operation (``b = a + a``) is drawn
+    with two arrows, one per use.
     """
     for attr in ("data", "grad", "_prev"):
         if not hasattr(root, attr):
@@ -357,12 +367,19 @@ def expression_graph(root, *, title: str = "") -> Figure:
     for key, node in nodes.items():
         for child in node._prev:
             (x0, y0), (x1, y1) = pos[id(child)], pos[key]
-            ax.annotate(
-                "",
-                (x1 - 0.28, y1),
-                (x0 + 0.28, y0),
-                arrowprops={"arrowstyle": "->", "color": "0.5"},
-            )
+            uses = _uses(node)
+            for k in range(uses):  # one arrow per use: b = a + a has two arrows from a
+                bend = 0.0 if uses == 1 else 0.35 * (2 * k / (uses - 1) - 1)
+                ax.annotate(
+                    "",
+                    (x1 - 0.28, y1),
+                    (x0 + 0.28, y0),
+                    arrowprops={
+                        "arrowstyle": "->",
+                        "color": "0.5",
+                        "connectionstyle": f"arc3,rad={bend}",
+                    },
+                )
         x, y = pos[key]
         op = getattr(node, "_op", "")
         label = getattr(node, "label", "")
@@ -413,4 +430,103 @@ def vectors(
     ax.axhline(0, color="0.8", lw=0.8)
     ax.axvline(0, color="0.8", lw=0.8)
     ax.legend(loc="lower left", fontsize=8)
+    return fig
+
+
+def reference(fig: Figure, y: float, label: str, *, color: str = "0.35") -> Figure:
+    """Add a dashed horizontal line at ``y`` with a legend entry to the figure's first axes:
+    the level a sentence cites (a baseline, a rule of thumb). Returns the figure."""
+    if not (isinstance(y, int | float | np.floating) and math.isfinite(y)):
+        raise ValueError(f"y must be a finite number, got {y!r}")
+    ax = fig.axes[0]
+    ax.axhline(float(y), color=color, ls="--", lw=1.2, label=label, zorder=1)
+    ax.legend()
+    return fig
+
+
+def bands(
+    runs: Mapping[str, Sequence[Sequence[float]]],
+    *,
+    x: Sequence[float] | None = None,
+    xlabel: str = "epoch",
+    ylabel: str = "",
+    title: str = "",
+    log: bool = False,
+) -> Figure:
+    """Curves of a stochastic result: per label, the median of its runs (e.g. seeds) as a
+    line and the range from the lowest to the highest run as a shaded band.
+
+    ``runs``: label -> a list of runs, each a sequence of points (all the same length).
+    Non-finite values are left out of the median and the band.
+    """
+    if not runs:
+        raise ValueError("runs must hold at least one label")
+    fig, (ax,) = figure()
+    for i, (label, values) in enumerate(runs.items()):
+        arr = np.asarray(values, dtype=float)
+        if arr.ndim != 2 or arr.shape[0] < 1:
+            raise ValueError(
+                f"runs[{label!r}] must be a list of equally long runs, got shape {arr.shape}"
+            )
+        xs = np.asarray(x, dtype=float) if x is not None else np.arange(1, arr.shape[1] + 1)
+        if len(xs) != arr.shape[1]:
+            raise ValueError(f"x has {len(xs)} points but runs[{label!r}] have {arr.shape[1]}")
+        masked = np.where(np.isfinite(arr), arr, np.nan)
+        ok = np.isfinite(masked).any(axis=0)
+        with np.errstate(all="ignore"):
+            middle = np.nanmedian(masked[:, ok], axis=0)
+            low, high = np.nanmin(masked[:, ok], axis=0), np.nanmax(masked[:, ok], axis=0)
+        color = COLORS[i % len(COLORS)]
+        n = arr.shape[0]
+        marker = "o" if arr.shape[1] < 30 else None
+        ax.plot(xs[ok], middle, "-", marker=marker, ms=3, color=color, label=f"{label} ({n} runs)")
+        if n > 1:
+            ax.fill_between(xs[ok], low, high, color=color, alpha=0.2, lw=0)
+    if log:
+        ax.set_yscale("log")
+    if x is None:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend()
+    return fig
+
+
+def limit_y(fig: Figure, bottom: float | None = None, top: float | None = None) -> Figure:
+    """Fix the y range of the figure's first axes, so that one run that blows up does not
+    flatten the others; points beyond the range are marked on the edge they left by.
+    Returns the figure."""
+    ax = fig.axes[0]
+    data_lines = [line for line in ax.lines if line.get_transform() == ax.transData]
+    ys = np.concatenate([np.asarray(line.get_ydata(), float) for line in data_lines] or [[]])
+    inside = ys[np.isfinite(ys)]
+    inside = inside[
+        (inside <= (top if top is not None else np.inf)) & (inside >= (bottom or -np.inf))
+    ]
+    if (bottom is None or top is None) and inside.size:
+        lo, hi = float(inside.min()), float(inside.max())
+        log = ax.get_yscale() == "log"
+        if bottom is None:
+            bottom = lo / 1.5 if log else lo - 0.05 * ((top if top is not None else hi) - lo)
+        if top is None:
+            top = hi * 1.5 if log else hi + 0.05 * (hi - bottom)
+    ax.set_ylim(bottom, top)
+    low, high = ax.get_ylim()
+    marked = False
+    for line in data_lines:  # reference lines (axhline) are drawn in axes coordinates
+        xs, ys = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+        for edge, beyond, marker in ((high, ys > high, "^"), (low, ys < low, "v")):
+            if beyond.any():
+                ax.plot(
+                    xs[beyond],
+                    np.full(int(beyond.sum()), edge),
+                    marker,
+                    ms=6,
+                    mfc="none",
+                    color=line.get_color(),
+                    clip_on=False,
+                    label="_" if marked else "beyond the axis",
+                )
+                marked = True
+    if marked or ax.get_legend() is not None:
+        ax.legend()
     return fig

@@ -98,3 +98,47 @@ def test_bad_inputs():
         plots.decision_boundary(lambda g: g, np.ones((3, 3)), np.ones(3))
     with pytest.raises(ValueError, match="root must have a .data"):
         plots.expression_graph(object())
+
+
+def test_expression_graph_draws_one_arrow_per_use():
+    class Node:
+        def __init__(self, data, prev=(), op=""):
+            self.data, self.grad, self._prev, self._op = data, 0.0, set(prev), op
+
+    a = Node(1.5)
+    b = Node(3.0, (a, a), "+")  # _prev is a set: {a}, but a is used twice
+    c = Node(6.0, (b, b), "+")
+    arrows = [t for t in _render(plots.expression_graph(c)).axes[0].texts if t.get_text() == ""]
+    assert len(arrows) == 4
+    d = Node(2.25, (a,), "**2")  # a unary operation uses its input once
+    arrows = [t for t in _render(plots.expression_graph(d)).axes[0].texts if t.get_text() == ""]
+    assert len(arrows) == 1
+
+
+def test_reference_line_has_a_legend_entry():
+    fig = plots.reference(plots.curves({"run": [0.3, 0.2]}), 0.25, "predicting the mean")
+    ax = _render(fig).axes[0]
+    assert "predicting the mean" in [t.get_text() for t in ax.get_legend().get_texts()]
+    with pytest.raises(ValueError, match="y must be a finite number"):
+        plots.reference(fig, float("nan"), "x")
+
+
+def test_bands_draw_the_median_and_the_range():
+    fig = _render(plots.bands({"p = 0.5": [[1.0, 2.0], [3.0, 4.0], [2.0, 9.0]]}, x=[1, 2]))
+    ax = fig.axes[0]
+    (line,) = ax.lines
+    assert list(line.get_ydata()) == [2.0, 4.0] and "(3 runs)" in line.get_label()
+    (band,) = ax.collections
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.min() == 1.0 and ys.max() == 9.0
+    with pytest.raises(ValueError, match="must be a list of equally long runs"):
+        plots.bands({"bad": [1.0, 2.0]})
+
+
+def test_limit_y_marks_points_beyond_the_range():
+    fig = plots.curves({"wild": [1.0, 5.0, 1e9], "calm": [1.0, 0.9, 0.8]}, log=True)
+    plots.reference(fig, 0.5, "level")
+    ax = _render(plots.limit_y(fig, top=100)).axes[0]
+    assert ax.get_ylim()[1] == 100 and 0 < ax.get_ylim()[0] < 0.8
+    marks = [line for line in ax.lines if line.get_label() == "beyond the axis"]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [3.0]

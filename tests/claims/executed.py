@@ -1,0 +1,105 @@
+"""Execute a master notebook once and read back the numbers its text cites.
+
+A claims test asserts each quantitative or comparative sentence of a lesson on the
+values of the lesson's own executed master: the experiment cells keep what they
+plot in plain variables, and ``execute_master`` appends one cell that turns the
+ones a test needs into JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from autograder.course import Course
+
+MARKER = "CLAIMS-JSON:"
+#: One thread per math library, as on Binder's single CPU and in grading.
+KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+@dataclass
+class Executed:
+    """An executed master: its cells, the numbers read back, and how long it ran."""
+
+    lesson: str
+    notebook: nbformat.NotebookNode
+    values: dict
+    seconds: float
+    errors: list[str] = field(default_factory=list)  # errors outside the test cells
+
+    def markdown(self) -> str:
+        """All the lesson's text, to find the sentences the tests quote."""
+        return "\n".join(c.source for c in self.notebook.cells if c.cell_type == "markdown")
+
+
+def _is_test_cell(cell) -> bool:
+    return bool(cell.metadata.get("nbgrader", {}).get("grade"))
+
+
+def execute_master(lesson: str, read_back: str, timeout: int = 600) -> Executed:
+    """Run the master of ``lesson`` top to bottom (errors allowed, so that a test cell
+    that cannot import its hidden checks does not stop the experiments), then the code
+    ``read_back``, which must define a dict ``claims_out`` of JSON-able values.
+    """
+    path = Course().master(lesson)
+    nb = nbformat.read(path, as_version=4)
+    lesson_cells = len(nb.cells)
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            read_back + f"\nimport json as _json\nprint({MARKER!r} + _json.dumps(claims_out))"
+        )
+    )
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    start = time.perf_counter()
+    client.execute(env={**os.environ, **KERNEL_ENV})
+    seconds = time.perf_counter() - start
+    errors = [
+        f"cell {i}: {out.ename}: {out.evalue}"
+        for i, cell in enumerate(nb.cells[:lesson_cells])
+        if cell.cell_type == "code" and not _is_test_cell(cell)
+        for out in cell.outputs
+        if out.output_type == "error"
+    ]
+    text = "".join(
+        out.get("text", "") for out in nb.cells[-1].outputs if out.output_type == "stream"
+    )
+    match = re.search(re.escape(MARKER) + r"(.*)", text)
+    if match is None:
+        failure = [o for o in nb.cells[-1].outputs if o.output_type == "error"]
+        raise RuntimeError(f"the read-back cell printed no claims: {failure or text!r}")
+    nb.cells.pop()
+    return Executed(lesson, nb, json.loads(match.group(1)), seconds, errors)
+
+
+def header_points(lesson: str) -> tuple[int, int]:
+    """(points the lesson's header states, the sum of its test cells' points)."""
+    nb = nbformat.read(Course().master(lesson), as_version=4)
+    stated = re.search(r"\*\*Points\*\*:\s*(\d+)", nb.cells[0].source)
+    total = sum(
+        cell.metadata["nbgrader"].get("points", 0) for cell in nb.cells if _is_test_cell(cell)
+    )
+    return (int(stated.group(1)) if stated else -1), total
+
+
+def quoted(executed: Executed, sentence: str) -> str:
+    """``sentence`` as the assertion message, after checking that the lesson says it."""
+    flat = " ".join(executed.markdown().split())
+    assert " ".join(sentence.split()) in flat, f"the lesson no longer says: {sentence!r}"
+    return f"{executed.lesson} says: {sentence!r}"
+
+
+REPO = Path(__file__).resolve().parents[2]
