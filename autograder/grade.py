@@ -13,8 +13,6 @@ started again grades only what is missing.
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
 import math
 import os
@@ -34,14 +32,16 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from autograder.config import course_config
 from autograder.course import PACKAGE_DIR, Course, UsageError
+from autograder.csv_safe import safe_writer
+from autograder.results_lock import results_lock
 from autograder.sandbox import SCRATCH_PREFIX
-from autograder.submissions import Unit, find_units, unpack
-from autograder.unit import STATUS_ERROR, STATUS_TIMEOUT, UnitResult, UnitSpec
+from autograder.submissions import Unit, digest, find_units, unpack
+from autograder.unit import STATUS_ERROR, STATUS_INVALID, STATUS_TIMEOUT, UnitResult, UnitSpec
 
 
 @dataclass
@@ -88,7 +88,7 @@ def _cpus() -> int:
 
 
 def _digest(path: Path | None) -> str | None:
-    return None if path is None else hashlib.sha256(path.read_bytes()).hexdigest()
+    return None if path is None else digest(path)  # in chunks; a symbolic link is not followed
 
 
 def build_template(course: Course, lesson: str, folder: Path) -> Template:
@@ -328,6 +328,7 @@ class ClassGrader:
         so a run interrupted between the two grades the unit again, once.
         """
         result["submission_sha256"] = _digest(unit.path)
+        result["notes"] = [*unit.notes, *result["notes"]]
         self._merge_into_gradebook(result)
         path = self._result_path(unit)
         tmp = path.with_suffix(".tmp")
@@ -379,7 +380,14 @@ class ClassGrader:
         )
 
     def run(self) -> list[dict]:
-        """Grade what needs grading; return every selected unit's result."""
+        """Grade what needs grading; return every selected unit's result.
+
+        One run at a time into RESULTS: another one running there is a UsageError.
+        """
+        with results_lock(self.out):
+            return self._run()
+
+    def _run(self) -> list[dict]:
         self.out.mkdir(parents=True, exist_ok=True)
         self.units_dir.mkdir(exist_ok=True)
         root = self._input_root()
@@ -420,8 +428,13 @@ class ClassGrader:
         running: dict[Future, Unit] = {}
 
         def submit(unit: Unit) -> None:
-            spec = self._spec(unit, templates, hide, scratch)
-            future = pool.submit(grade_in_subprocess, spec, self.options.notebook_timeout)
+            if unit.refused:  # a file that is not graded (a link, too big): nothing to run
+                spec = self._spec(replace(unit, path=None), templates, hide, scratch)
+                future: Future = Future()
+                future.set_result({**_failed(spec, STATUS_INVALID, unit.refused), "seconds": 0.0})
+            else:
+                spec = self._spec(unit, templates, hide, scratch)
+                future = pool.submit(grade_in_subprocess, spec, self.options.notebook_timeout)
             running[future] = unit
 
         try:
@@ -433,7 +446,8 @@ class ClassGrader:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 finished = [(running.pop(future), future.result()) for future in done]
                 for unit, result in finished:
-                    queue.timed(unit.lesson, result["seconds"])
+                    if not unit.refused:
+                        queue.timed(unit.lesson, result["seconds"])
                 while queue and len(running) < workers:  # refill first: recording takes time
                     submit(queue.pop())
                 for unit, result in finished:
@@ -451,8 +465,8 @@ class ClassGrader:
     def _write_reports(self) -> None:
         """grades.csv and report.json over every unit graded so far in RESULTS."""
         results = [json.loads(p.read_text()) for p in sorted(self.units_dir.glob("*.json"))]
-        with open(self.out / "grades.csv", "w", newline="") as f:
-            writer = csv.writer(f)
+        with open(self.out / "grades.csv", "w", newline="", encoding="utf-8") as f:
+            writer = safe_writer(f)  # no cell a spreadsheet runs as a formula
             writer.writerow(["student", "lesson", "score", "max_score", "status"])
             for r in results:
                 writer.writerow(
@@ -517,9 +531,9 @@ def export(gradebook: Path, out: Path) -> int:
     rows = 0
     with (
         Gradebook(f"sqlite:///{gradebook}", "gradient-flow") as gb,
-        open(out, "w", newline="") as f,
+        open(out, "w", newline="", encoding="utf-8") as f,
     ):
-        writer = csv.writer(f)
+        writer = safe_writer(f)  # no cell a spreadsheet runs as a formula
         writer.writerow(["student", "lesson", "score", "max_score"])
         for assignment in sorted(gb.assignments, key=lambda a: a.name):
             for submission in sorted(assignment.submissions, key=lambda s: s.student.id):

@@ -11,18 +11,29 @@ and another checks it before every test cell (autograder.integrity).
 from __future__ import annotations
 
 import copy
-import json
 import re
 from pathlib import Path
 
 import nbformat
 
 from autograder.integrity import CHECK_CELL, snapshot_cell
+from autograder.notebook_file import MAX_NOTEBOOK_BYTES, Unreadable, read_notebook_json
 
 _HIDDEN_IMPORT = re.compile(r"from autograder\.checks import (\w+)")
 
-MAX_SUBMISSION_BYTES = 200 * 2**20
+MAX_SUBMISSION_BYTES = MAX_NOTEBOOK_BYTES
 GRADER_CELL_TAG = "autograder-integrity"
+LOAD_NOTES = "__autograder_load_notes__"  # load_submission's notes, read by answers_of
+_SURROGATE = re.compile("[\ud800-\udfff]")  # after json.loads, a surrogate is unpaired
+_DUPLICATE = "answer cell(s) {ids} appear more than once: the first one is graded"
+_NOT_TEXT = (
+    "answer cell(s) {ids}: the source is not text (a string or a list of strings): "
+    "graded as unanswered"
+)
+_SURROGATES = (
+    "answer cell(s) {ids} held unpaired surrogate characters, which are not text: "
+    "replaced by U+FFFD"
+)
 
 
 class InvalidSubmission(Exception):
@@ -35,26 +46,54 @@ def _source(cell: dict) -> str:
 
 
 def load_submission(path: Path) -> dict:
-    """The submission's JSON, or InvalidSubmission saying why it is not a notebook."""
-    size = path.stat().st_size
-    if size == 0:
-        raise InvalidSubmission("the file is empty")
-    if size > MAX_SUBMISSION_BYTES:
-        raise InvalidSubmission(f"the file is {size / 2**20:.0f} MiB, more than a notebook can be")
+    """The submission's JSON, or InvalidSubmission saying why it is not a notebook.
+
+    Bounded in size, memory and depth and never through a symbolic link (see
+    autograder.notebook_file); notes on what was done to it go to ``answers_of``.
+    """
     try:
-        nb = json.loads(path.read_bytes())
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidSubmission(f"the file is not valid JSON ({exc.__class__.__name__})") from None
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        raise InvalidSubmission("the file is JSON but not a Jupyter notebook (no list of cells)")
+        nb, notes = read_notebook_json(path)
+    except Unreadable as exc:
+        raise InvalidSubmission(str(exc)) from None
+    nb.pop(LOAD_NOTES, None)  # only this function writes there
+    if notes:
+        nb[LOAD_NOTES] = notes
     return nb
 
 
+def _answer_text(cell: dict) -> str | None:
+    """The source of a submitted cell, or None when it is neither text nor a list of texts."""
+    src = cell.get("source", "")
+    if isinstance(src, str):
+        return src
+    if isinstance(src, list) and all(isinstance(line, str) for line in src):
+        return "".join(src)
+    return None
+
+
+def _grouped(notes: dict[str, list[str]], limit: int = 10) -> list[str]:
+    """One note per problem: {template with {ids}: grade ids}, at most ``limit`` ids shown."""
+    out = []
+    for template, ids in notes.items():
+        shown = ", ".join(repr(g[:60]) for g in ids[:limit])
+        if len(ids) > limit:
+            shown += f" and {len(ids) - limit} more"
+        out.append(template.format(ids=shown))
+    return out
+
+
 def answers_of(submission: dict) -> tuple[dict[str, str], list[str]]:
-    """{grade id: source} of the submission's answer cells, and notes on what was odd."""
+    """{grade id: source} of the submission's answer cells, and notes on what was odd.
+
+    Never raises for odd content: a source that is not text is graded as unanswered, an
+    unpaired surrogate (not writable as UTF-8) becomes U+FFFD; both are noted.
+    """
     answers: dict[str, str] = {}
-    notes: list[str] = []
-    for cell in submission["cells"]:
+    notes: list[str] = list(submission.get(LOAD_NOTES, []))
+    odd: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    cells = submission.get("cells")
+    for cell in cells if isinstance(cells, list) else []:
         if not isinstance(cell, dict):
             continue
         meta = cell.get("metadata", {})
@@ -64,13 +103,19 @@ def answers_of(submission: dict) -> tuple[dict[str, str], list[str]]:
         grade_id = meta.get("grade_id")
         if not isinstance(grade_id, str):
             continue
-        if grade_id in answers:
-            notes.append(
-                f"answer cell {grade_id!r} appears more than once: the first one is graded"
-            )
+        if grade_id in seen:
+            odd.setdefault(_DUPLICATE, []).append(grade_id)
             continue
-        answers[grade_id] = _source(cell)
-    return answers, notes
+        seen.add(grade_id)
+        text = _answer_text(cell)
+        if text is None:
+            odd.setdefault(_NOT_TEXT, []).append(grade_id)
+            continue
+        if _SURROGATE.search(text):
+            text = _SURROGATE.sub("\ufffd", text)
+            odd.setdefault(_SURROGATES, []).append(grade_id)
+        answers[grade_id] = text
+    return answers, notes + _grouped({k: list(dict.fromkeys(v)) for k, v in odd.items()})
 
 
 def rebuild(

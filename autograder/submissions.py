@@ -4,82 +4,249 @@ Accepted layouts (also inside a .zip, also under one wrapping folder):
 - ``<student>/<lesson>.ipynb``
 - ``<student>/<lesson>/<lesson>.ipynb``
 - ``submitted/<student>/<lesson>/<lesson>.ipynb`` (nbgrader's own)
+
+Bad input never stops the class: every student folder is a student (two folder names are
+never one id), and a file that is not graded (a symbolic link, not a regular file, too big)
+is a Unit with the reason it is ``refused``. Symbolic links are never followed.
 """
 
 from __future__ import annotations
 
-import re
+import hashlib
+import os
+import shutil
+import stat
+import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.course import UsageError
+from autograder.notebook_file import MAX_NOTEBOOK_BYTES, size_problem
 
 MAX_UNZIPPED_BYTES = 2 * 2**30  # an LMS export bigger than this is not a class of notebooks
-_SAFE_ID = re.compile(r"[^A-Za-z0-9_.@+-]")
+MAX_ID_BYTES = 80  # the readable part of a student id, in UTF-8; a hash may follow
+MAX_NAME_BYTES = 255  # of one file name, on the usual file systems
+_ID_PUNCTUATION = "_.@+-"
+_HASH_SEPARATOR = "~"  # never in a cleaned name: an id with it is "cleaned name ~ hash"
+# What a symbolic link or an entry that could not be extracted becomes when a zip is unpacked:
+# a link that leads nowhere, whose target says why (find_units gives it as the reason).
+UNPACKED_LINK_PREFIX = "/nonexistent/autograder-unpack: "
+_LINK_REASON = "is a symbolic link: not graded (links in submissions are never followed)"
 
 
 @dataclass(frozen=True)
 class Unit:
-    """One thing to grade: a student's notebook for one lesson (``path`` None if missing)."""
+    """One thing to grade: a student's notebook for one lesson (``path`` None if missing).
+
+    ``refused`` is why the file is not graded (its status is then ``invalid``); ``notes``
+    go into the unit's result.
+    """
 
     student: str
     lesson: str
     path: Path | None
+    refused: str = ""
+    notes: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         return f"{self.student}__{self.lesson}"
 
 
-def safe_student_id(name: str) -> str:
-    """A student id nbgrader and file systems accept: unsafe characters become ``_``."""
-    cleaned = _SAFE_ID.sub("_", name.strip())
-    return cleaned.strip("._") or "student"
+def name_hash(name: str, length: int = 8) -> str:
+    """A stable hex hash of a name (any str, even one holding lone surrogates)."""
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:length]
+
+
+def _truncate_utf8(text: str, limit: int) -> str:
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+
+
+def _id_char(ch: str) -> str:
+    keep = ch.isalnum() or ch in _ID_PUNCTUATION or unicodedata.category(ch) in ("Mn", "Mc")
+    return ch if keep else "_"
+
+
+def safe_student_id(name: str, hash_length: int = 8) -> str:
+    """A student id nbgrader, file systems and spreadsheets accept, readable, in any script.
+
+    Letters and digits of any script and ``_.@+-`` are kept, anything else becomes ``_``;
+    at most MAX_ID_BYTES of it are kept. When that changed the name at all, ``~`` and a hash
+    of the original name follow, so that two distinct names never give the same id.
+    """
+    cleaned = "".join(_id_char(ch) for ch in unicodedata.normalize("NFC", name.strip()))
+    cleaned = cleaned.lstrip("._-+@").rstrip("._")
+    cleaned = _truncate_utf8(cleaned, MAX_ID_BYTES).rstrip("._")
+    if cleaned and cleaned == name:
+        return cleaned
+    return f"{cleaned or 'student'}{_HASH_SEPARATOR}{name_hash(name, hash_length)}"
+
+
+def student_ids(names: list[str]) -> dict[str, str]:
+    """{folder name: student id}, distinct ids for distinct names (never raises)."""
+    ids = {name: safe_student_id(name) for name in names}
+    counts: dict[str, int] = {}
+    for student in ids.values():
+        counts[student] = counts.get(student, 0) + 1
+    for name, student in ids.items():
+        if counts[student] > 1:  # two short hashes met: the full hash tells them apart
+            ids[name] = safe_student_id(name, hash_length=64)
+    return ids
+
+
+def digest(path: Path) -> str:
+    """sha256 of a file's bytes, read in chunks; of a symbolic link's target (never followed);
+    of the kind of anything else. Tells when a unit needs grading again."""
+    h = hashlib.sha256()
+    try:
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            h.update(b"symlink\0" + os.fsencode(os.readlink(path)))
+        elif stat.S_ISREG(info.st_mode):
+            with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as f:
+                while chunk := f.read(2**20):
+                    h.update(chunk)
+        else:
+            h.update(f"mode {stat.S_IFMT(info.st_mode)}".encode())
+    except OSError as exc:
+        h.update(f"unreadable {exc.errno}".encode())
+    return h.hexdigest()
+
+
+def _fit_name(part: str) -> str:
+    """A file name of at most MAX_NAME_BYTES: a longer one is shortened, with a hash."""
+    if len(part.encode("utf-8", "surrogatepass")) <= MAX_NAME_BYTES:
+        return part
+    return f"{_truncate_utf8(part, MAX_ID_BYTES)}{_HASH_SEPARATOR}{name_hash(part)}"
+
+
+def _placeholder(target: Path, reason: str) -> None:
+    """A link to nowhere in place of an entry that is not extracted; its target says why."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if os.path.lexists(target):
+        return
+    text = " ".join(reason.replace("\0", " ").split())[:300]
+    os.symlink(UNPACKED_LINK_PREFIX + text, target)
+
+
+def _extract(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
+    if stat.S_ISLNK(info.external_attr >> 16):
+        _placeholder(target, "it was a symbolic link in the zip: not extracted, not graded")
+        return
+    problem = size_problem(info.file_size)
+    if problem:  # not extracted: no notebook may be this big
+        _placeholder(target, problem)
+        return
+    if info.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with zf.open(info) as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst, 2**20)
+    except Exception as exc:  # a bad entry (CRC, encrypted, ...) is one student's problem
+        target.unlink(missing_ok=True)
+        _placeholder(target, f"the zip entry could not be extracted ({type(exc).__name__})")
 
 
 def unpack(archive: Path, into: Path) -> Path:
-    """Extract an LMS zip safely (no paths outside ``into``, bounded size); return ``into``."""
+    """Extract an LMS zip safely (no paths outside ``into``, bounded size); return ``into``.
+
+    Symbolic links, entries too big for a notebook and entries that fail to extract become
+    links to nowhere that say why (see UNPACKED_LINK_PREFIX); file names are kept short.
+    """
     if not zipfile.is_zipfile(archive):
         raise UsageError(f"{archive}: not a readable zip file")
     try:
         with zipfile.ZipFile(archive) as zf:
-            total = sum(info.file_size for info in zf.infolist())
+            infos = zf.infolist()
+            total = sum(i.file_size for i in infos if i.file_size <= MAX_NOTEBOOK_BYTES)
             if total > MAX_UNZIPPED_BYTES:
                 raise UsageError(f"{archive}: unpacks to {total / 2**30:.1f} GiB; refusing")
+            into.mkdir(parents=True, exist_ok=True)
             root = into.resolve()
-            for info in zf.infolist():
-                target = (root / info.filename).resolve()
+            for info in infos:
+                name = "/".join(_fit_name(part) for part in info.filename.split("/"))
+                target = (root / name).resolve()
                 if root != target and root not in target.parents:
-                    continue  # an entry that would land outside: skip it
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(target, "wb") as dst:
-                    dst.write(src.read())
+                    continue  # an entry that would land outside (or through a link): skip it
+                try:
+                    _extract(zf, info, target)
+                except OSError:
+                    continue  # e.g. a file where a folder must go: the rest is unpacked
     except (zipfile.BadZipFile, OSError) as exc:
         raise UsageError(f"{archive}: cannot unpack ({exc})") from None
     return into
 
 
+def _is_real_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
 def _students_root(root: Path, lessons: list[str]) -> Path:
     """The folder whose sub-folders are the students."""
-    if (root / "submitted").is_dir():
+    if _is_real_dir(root / "submitted"):
         return root / "submitted"
     entries = [p for p in root.iterdir() if not p.name.startswith((".", "__MACOSX"))]
-    dirs = [p for p in entries if p.is_dir()]
+    dirs = [p for p in entries if _is_real_dir(p)]
     # one wrapping folder (as zips often have) that itself holds student folders
-    if len(dirs) == 1 and not any(_lesson_file(dirs[0], lesson) for lesson in lessons):
+    if len(dirs) == 1 and not any(_candidates(dirs[0], lesson, root) for lesson in lessons):
         return _students_root(dirs[0], lessons)
     return root
 
 
-def _lesson_file(student_dir: Path, lesson: str) -> Path | None:
-    for candidate in (student_dir / f"{lesson}.ipynb", student_dir / lesson / f"{lesson}.ipynb"):
-        if candidate.is_file():
-            return candidate
-    return None
+def _problem(path: Path, base: Path) -> str | None:
+    """None when nothing is at ``path``, "" for a notebook to grade, else why it is not graded."""
+    shown = repr(str(path.relative_to(base)))
+    try:
+        info = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        return f"{shown} cannot be read ({exc.strerror}): not graded"
+    if stat.S_ISLNK(info.st_mode):
+        target = os.readlink(path)
+        if target.startswith(UNPACKED_LINK_PREFIX):
+            return f"{shown}: {target.removeprefix(UNPACKED_LINK_PREFIX)}"
+        return f"{shown} {_LINK_REASON}"
+    if stat.S_ISDIR(info.st_mode):
+        return f"{shown} is a folder, not a notebook file: not graded"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{shown} is not a regular file: not graded"
+    size = size_problem(info.st_size)
+    return f"{shown}: {size}" if size else ""
+
+
+def _candidates(student_dir: Path, lesson: str, base: Path) -> list[tuple[Path, str]]:
+    """The student's files for the lesson, in the order of preference, with their problems."""
+    found = []
+    flat = student_dir / f"{lesson}.ipynb"
+    folder = student_dir / lesson
+    for path in (flat, folder if folder.is_symlink() else folder / f"{lesson}.ipynb"):
+        problem = _problem(path, base)
+        if problem is not None:
+            found.append((path, problem))
+    return found
+
+
+def _unit(student: str, lesson: str, student_dir: Path, base: Path) -> Unit:
+    found = _candidates(student_dir, lesson, base)
+    if not found:
+        return Unit(student, lesson, None)
+    path, problem = next(((p, why) for p, why in found if not why), found[0])
+    notes: tuple[str, ...] = ()
+    if len(found) > 1:
+        names = " and ".join(repr(str(p.relative_to(base))) for p, _ in found)
+        notes = (f"two files for this lesson, {names}: {str(path.relative_to(base))!r} is graded",)
+    return Unit(student, lesson, path, problem, notes)
+
+
+def _is_student(path: Path) -> bool:
+    if path.name.startswith((".", "__MACOSX")):
+        return False
+    # a link (to a folder, or to nowhere as zips' links are unpacked) is a student, refused
+    return path.is_dir() or (path.is_symlink() and not path.exists())
 
 
 def find_units(root: Path, lessons: list[str], students: list[str] | None = None) -> list[Unit]:
@@ -90,26 +257,23 @@ def find_units(root: Path, lessons: list[str], students: list[str] | None = None
     if not root.is_dir():
         raise UsageError(f"{root}: no such folder")
     base = _students_root(root, lessons)
-    units = []
-    seen: dict[str, Path] = {}
-    for student_dir in sorted(p for p in base.iterdir() if p.is_dir()):
-        if student_dir.name.startswith((".", "__MACOSX")):
-            continue
-        student = safe_student_id(student_dir.name)
-        if student in seen:
-            raise UsageError(
-                f"the folders {seen[student].name!r} and {student_dir.name!r} give the same "
-                f"student id {student!r}"
-            )
-        seen[student] = student_dir
-        if students and student not in students and student_dir.name not in students:
-            continue
-        for lesson in lessons:
-            units.append(Unit(student, lesson, _lesson_file(student_dir, lesson)))
+    folders = sorted(p for p in base.iterdir() if _is_student(p))
+    if not folders:
+        raise UsageError(f"{root}: no student folders found")
+    ids = student_ids([p.name for p in folders])
     if students:
-        unknown = [s for s in students if s not in seen and safe_student_id(s) not in seen]
+        known = set(ids) | set(ids.values())
+        unknown = [s for s in students if s not in known and safe_student_id(s) not in known]
         if unknown:
             raise UsageError(f"no submissions from {', '.join(unknown)} in {root}")
-    if not seen:
-        raise UsageError(f"{root}: no student folders found")
+    units = []
+    for student_dir in folders:
+        student = ids[student_dir.name]
+        if students and not {student, student_dir.name} & set(students):
+            continue
+        if student_dir.is_symlink():
+            problem = _problem(student_dir, base) or f"{student_dir.name!r} {_LINK_REASON}"
+            units += [Unit(student, lesson, student_dir, problem) for lesson in lessons]
+            continue
+        units += [_unit(student, lesson, student_dir, base) for lesson in lessons]
     return units

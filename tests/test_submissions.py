@@ -1,12 +1,25 @@
 """autograder.submissions: the three layouts, zips, student ids, bad input."""
 
 import json
+import os
+import stat
+import unicodedata
 import zipfile
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from autograder.course import UsageError
-from autograder.submissions import find_units, safe_student_id, unpack
+from autograder.notebook_file import MAX_NOTEBOOK_BYTES
+from autograder.submissions import (
+    MAX_ID_BYTES,
+    digest,
+    find_units,
+    safe_student_id,
+    student_ids,
+    unpack,
+)
 
 LESSONS = ["01_backprop", "02_vanishing_gradients"]
 
@@ -36,12 +49,14 @@ def test_nbgrader_layout_and_wrapping_folder(tmp_path):
     assert unit.student == "dee"
 
 
-def test_student_ids_are_made_safe_and_collisions_refused(tmp_path):
-    assert safe_student_id(" Ann Lee (42) ") == "Ann_Lee__42"
+def test_student_ids_are_made_safe_and_never_collide(tmp_path):
+    assert safe_student_id("ann") == "ann"
+    assert safe_student_id(" Ann Lee (42) ").startswith("Ann_Lee__42~")
     _touch(tmp_path / "a b" / "01_backprop.ipynb")
     _touch(tmp_path / "a_b" / "01_backprop.ipynb")
-    with pytest.raises(UsageError, match="give the same student id 'a_b'"):
-        find_units(tmp_path, LESSONS[:1])
+    units = find_units(tmp_path, LESSONS[:1])
+    assert len({u.student for u in units}) == 2
+    assert "a_b" in {u.student for u in units}
 
 
 def test_students_filter_and_unknown_student(tmp_path):
@@ -72,3 +87,241 @@ def test_bad_inputs(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UsageError, match="no student folders"):
         find_units(tmp_path / "empty", LESSONS)
+
+
+# -- student ids: any two folder names stay two students, readable, short -----------------
+
+ANY_NAME = st.text(st.characters(blacklist_categories=()), max_size=300)
+
+
+def _id_bytes(student: str) -> int:
+    return len(student.encode("utf-8"))  # raises for a lone surrogate: ids never hold one
+
+
+@given(ANY_NAME, ANY_NAME)
+def test_distinct_names_give_distinct_ids(a, b):
+    assume(a != b)
+    assert safe_student_id(a) != safe_student_id(b)
+
+
+@given(st.lists(ANY_NAME, unique=True, max_size=30))
+def test_a_class_of_names_gives_as_many_ids(names):
+    ids = student_ids(names)
+    assert len(set(ids.values())) == len(names)
+
+
+@given(ANY_NAME)
+def test_ids_are_bounded_safe_and_stable(name):
+    student = safe_student_id(name)
+    assert _id_bytes(student) <= MAX_ID_BYTES + 1 + 8
+    assert student and student not in {".", ".."}
+    assert not student.startswith((".", "-", "+", "@", "_", "~"))
+    assert all(c.isalnum() or c in "_.@+-~" or unicodedata.category(c)[0] == "M" for c in student)
+    assert safe_student_id(name) == student
+
+
+@given(st.text(st.characters(whitelist_categories=("Lu", "Ll", "Lo", "Nd")), min_size=1))
+def test_names_of_letters_and_digits_are_kept_as_they_are(name):
+    assume(unicodedata.normalize("NFC", name) == name)
+    student = safe_student_id(name)
+    if len(name.encode()) <= MAX_ID_BYTES:
+        assert student == name
+    else:  # shortened: what is kept is the name's beginning
+        readable, _, digest_part = student.rpartition("~")
+        assert name.startswith(readable) and len(digest_part) == 8
+
+
+@pytest.mark.parametrize(
+    ("name", "readable"),
+    [
+        ("张伟", "张伟"),
+        ("李娜", "李娜"),
+        ("Zoë", "Zoë"),
+        ("Мария", "Мария"),
+        ("محمد", "محمد"),
+        ("张 伟", "张_伟~"),
+        ("Jose\u0301", "José~"),  # decomposed, as macOS zips write it
+        ("-2+3", "2+3~"),
+        ("=HYPERLINK(x)", "HYPERLINK_x~"),
+        ("..", "student~"),
+        ("", "student~"),
+        ("\ud800", "student~"),
+        ("ann~1234abcd", "ann_1234abcd~"),
+    ],
+)
+def test_ids_stay_readable(name, readable):
+    student = safe_student_id(name)
+    assert student == readable if not readable.endswith("~") else student.startswith(readable)
+
+
+def test_non_latin_folders_are_two_students(tmp_path):
+    _touch(tmp_path / "张伟" / "01_backprop.ipynb")
+    _touch(tmp_path / "李娜" / "01_backprop.ipynb")
+    _touch(tmp_path / "张 伟" / "01_backprop.ipynb")
+    units = find_units(tmp_path, LESSONS[:1])
+    assert len(units) == 3
+    assert {"张伟", "李娜"} <= {u.student for u in units}
+    assert all(u.path is not None and not u.refused for u in units)
+    assert [u.student for u in find_units(tmp_path, LESSONS[:1], ["李娜"])] == ["李娜"]
+
+
+@pytest.mark.parametrize("name", ["x" * 240, "张" * 85, "Ünïcødé " * 15])
+def test_long_folder_names_give_short_ids(tmp_path, name):
+    _touch(tmp_path / name / "01_backprop.ipynb")
+    _touch(tmp_path / (name[:-1] + "y") / "01_backprop.ipynb")
+    units = find_units(tmp_path, LESSONS[:1])
+    assert len({u.student for u in units}) == 2
+    for unit in units:
+        assert _id_bytes(unit.student) <= MAX_ID_BYTES + 9
+        assert unit.student.startswith(name.strip()[:10].replace(" ", "_"))
+        assert len(f"{unit.key}.json".encode()) < 255  # RESULTS/units/<key>.json
+
+
+def test_short_hashes_that_meet_are_told_apart(monkeypatch):
+    import autograder.submissions as submissions
+
+    real = submissions.name_hash
+    monkeypatch.setattr(
+        submissions, "name_hash", lambda n, length=8: "0" * 8 if length == 8 else real(n, length)
+    )
+    ids = submissions.student_ids(["a b", "a?b", "ann"])
+    assert ids["ann"] == "ann" and ids["a b"] != ids["a?b"]
+
+
+# -- symbolic links, other files, two files for one lesson --------------------------------
+
+
+def test_a_symlinked_notebook_is_refused_never_followed(tmp_path):
+    master = tmp_path / "master.ipynb"
+    master.write_text(json.dumps({"cells": [{"the": "answers"}]}))
+    subs = tmp_path / "subs"
+    _touch(subs / "ann" / "01_backprop.ipynb")
+    (subs / "bo").mkdir()
+    (subs / "bo" / "01_backprop.ipynb").symlink_to(master)
+    (subs / "cy").mkdir()
+    (subs / "cy" / "01_backprop.ipynb").symlink_to(tmp_path / "nowhere")
+    units = {u.student: u for u in find_units(subs, LESSONS[:1])}
+    assert not units["ann"].refused
+    for student in ("bo", "cy"):
+        assert "symbolic link" in units[student].refused
+        assert "not graded" in units[student].refused
+        assert units[student].path.is_symlink()
+
+
+def test_symlinked_folders_are_refused(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    _touch(elsewhere / "01_backprop.ipynb")
+    _touch(elsewhere / "02_vanishing_gradients" / "02_vanishing_gradients.ipynb")
+    subs = tmp_path / "subs"
+    _touch(subs / "ann" / "01_backprop.ipynb")
+    (subs / "linked_student").symlink_to(elsewhere)
+    (subs / "bo").mkdir()
+    (subs / "bo" / "02_vanishing_gradients").symlink_to(elsewhere / "02_vanishing_gradients")
+    (subs / "dangling").symlink_to(tmp_path / "gone")
+    units = {(u.student, u.lesson): u for u in find_units(subs, LESSONS)}
+    for lesson in LESSONS:
+        assert "'linked_student' is a symbolic link" in units[("linked_student", lesson)].refused
+        assert "symbolic link" in units[("dangling", lesson)].refused
+    assert "symbolic link" in units[("bo", "02_vanishing_gradients")].refused
+    assert units[("bo", "01_backprop")].path is None  # missing, as before
+
+
+def test_a_symlinked_wrapping_folder_is_not_entered(tmp_path):
+    _touch(tmp_path / "real" / "ann" / "01_backprop.ipynb")
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "wrap").symlink_to(tmp_path / "real")
+    (unit,) = find_units(tmp_path / "subs", LESSONS[:1])
+    assert unit.student == "wrap" and "symbolic link" in unit.refused
+
+
+def test_files_that_are_not_regular_files_are_refused(tmp_path):
+    (tmp_path / "fifo").mkdir()
+    os.mkfifo(tmp_path / "fifo" / "01_backprop.ipynb")
+    (tmp_path / "dir" / "01_backprop.ipynb").mkdir(parents=True)
+    units = {u.student: u for u in find_units(tmp_path, LESSONS[:1])}
+    assert "not a regular file" in units["fifo"].refused
+    assert "is a folder" in units["dir"].refused
+    assert len(digest(tmp_path / "fifo" / "01_backprop.ipynb")) == 64  # does not block
+
+
+def test_a_file_too_big_for_a_notebook_is_refused_unread(tmp_path):
+    path = tmp_path / "ann" / "01_backprop.ipynb"
+    path.parent.mkdir()
+    with open(path, "wb") as f:
+        f.truncate(MAX_NOTEBOOK_BYTES + 2**20)  # sparse: nothing is written
+    (unit,) = find_units(tmp_path, LESSONS[:1])
+    assert "51.0 MiB" in unit.refused and "50 MiB" in unit.refused
+
+
+def test_two_files_for_one_lesson_grade_one_and_name_both(tmp_path):
+    _touch(tmp_path / "ann" / "01_backprop.ipynb")
+    _touch(tmp_path / "ann" / "01_backprop" / "01_backprop.ipynb")
+    (tmp_path / "bo" / "01_backprop").mkdir(parents=True)
+    (tmp_path / "bo" / "01_backprop.ipynb").symlink_to(tmp_path / "ann" / "01_backprop.ipynb")
+    _touch(tmp_path / "bo" / "01_backprop" / "01_backprop.ipynb")
+    units = {u.student: u for u in find_units(tmp_path, LESSONS[:1])}
+    ann, bo = units["ann"], units["bo"]
+    assert ann.path == tmp_path / "ann" / "01_backprop.ipynb" and not ann.refused
+    (note,) = ann.notes
+    assert "'ann/01_backprop.ipynb'" in note and "'ann/01_backprop/01_backprop.ipynb'" in note
+    assert bo.path == tmp_path / "bo" / "01_backprop" / "01_backprop.ipynb" and not bo.refused
+    assert "'bo/01_backprop.ipynb'" in bo.notes[0]
+    assert find_units(tmp_path, LESSONS[:1]) == find_units(tmp_path, LESSONS[:1])
+
+
+def test_digest_does_not_follow_links(tmp_path):
+    import hashlib
+
+    (tmp_path / "a").write_bytes(b"notebook")
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    assert digest(tmp_path / "a") == hashlib.sha256(b"notebook").hexdigest()
+    assert digest(tmp_path / "link") != digest(tmp_path / "a")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    assert len(digest(tmp_path / "dangling")) == 64
+
+
+# -- zips: links, bad entries, long names ---------------------------------------------------
+
+
+def _symlink_entry(zf, name: str, target: str) -> None:
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    zf.writestr(info, target)
+
+
+def test_zip_symlinks_are_refused_not_followed(tmp_path):
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("export/ann/01_backprop.ipynb", json.dumps({"cells": []}))
+        _symlink_entry(zf, "export/bo/01_backprop.ipynb", "../../../master.ipynb")
+        _symlink_entry(zf, "export/cy", "/etc")
+        zf.writestr("export/cy/01_backprop.ipynb", "{}")  # through the link: skipped
+    out = unpack(archive, tmp_path / "out")
+    units = {u.student: u for u in find_units(out, LESSONS[:1])}
+    assert not units["ann"].refused
+    for student in ("bo", "cy"):
+        assert "symbolic link in the zip" in units[student].refused, units[student]
+    assert not os.path.exists(units["bo"].path)  # a link to nowhere: nothing to follow
+    assert not (tmp_path / "etc").exists()
+
+
+def test_zip_entries_that_cannot_be_extracted_are_one_students_problem(tmp_path, monkeypatch):
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("ann/01_backprop.ipynb", json.dumps({"cells": []}))
+        zf.writestr("bo/01_backprop.ipynb", "CORRUPT-ME" * 10)
+        zf.writestr("cy", "a file where a folder must go")
+        zf.writestr("cy/01_backprop.ipynb", json.dumps({"cells": []}))
+        zf.writestr("dee/01_backprop.ipynb", "x" * 5000)
+        zf.writestr("张" * 100 + "/01_backprop.ipynb", json.dumps({"cells": []}))
+    data = archive.read_bytes()
+    archive.write_bytes(data.replace(b"CORRUPT-ME", b"CORRUPTED!", 1))
+    monkeypatch.setattr("autograder.notebook_file.MAX_NOTEBOOK_BYTES", 4096)
+    out = unpack(archive, tmp_path / "out")
+    units = {u.student: u for u in find_units(out, LESSONS[:1])}
+    assert not units["ann"].refused
+    assert "could not be extracted (BadZipFile)" in units["bo"].refused
+    assert "notebooks above 0 MiB are not read" in units["dee"].refused
+    (long_name,) = [s for s in units if s.startswith("张")]
+    assert _id_bytes(long_name) <= MAX_ID_BYTES + 9 and not units[long_name].refused
