@@ -102,6 +102,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    from autograder.publish import PublishError, publish
+
+    try:
+        result = publish(args.out, force=args.force, binder=args.binder)
+    except PublishError as exc:
+        print(f"autograder publish: NOT published\n{exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(result.summary())
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autograder", description="Release, validate and grade the Gradient Flow course."
@@ -168,6 +180,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="the --out folder of `autograder grade` (default: results)",
     )
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "publish",
+        help="Write the student repository (no masters, solutions or hidden checks) to OUT.",
+        description="Write what students of a graded class get into OUT: the released "
+        "notebooks, coursekit, make lab, the Binder files, a student README. No master, "
+        "solution, hidden test or autograder code.",
+    )
+    p.add_argument("out", type=Path, metavar="OUT", help="an empty or new folder")
+    p.add_argument("--force", action="store_true", help="write into OUT even if not empty")
+    p.add_argument(
+        "--binder", metavar="OWNER/NAME[@REF]", help="GitHub repository for the Binder badges"
+    )
+    p.set_defaults(func=cmd_publish)
     return parser
 
 

@@ -1,0 +1,436 @@
+"""autograder.feedback_html: a feedback page keeps its text, tables, code, pictures and styles,
+and nothing in it can run a script: neither the lesson's nor what a student's outputs carry.
+
+Each hostile snippet tries to log ``PWNED:<name>`` (or set the title, or navigate away); the
+static tests read the sanitised HTML, the browser test opens it in Chromium and listens.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from autograder.feedback_html import (
+    CSP,
+    clean_style_attribute,
+    clean_stylesheet,
+    sanitize_feedback,
+    sanitize_feedback_file,
+)
+
+LOG = "console.log('PWNED:{}')"
+HOSTILE = {
+    "script": "<script>console.log('PWNED:script');document.title='PWNED'</script>",
+    "SCRIPT": "<SCRIPT>console.log('PWNED:SCRIPT')</SCRIPT>",
+    "ScRiPt": "<ScRiPt >console.log('PWNED:ScRiPt')</sCrIpT >",
+    "script-src": "<script src=\"data:text/javascript,console.log('PWNED:script-src')\"></script>",
+    "split-script": "<scr<script>x</script>ipt>console.log('PWNED:split-script')</script>",
+    "img-onerror": "<img src=x onerror=\"console.log('PWNED:img-onerror')\">",
+    "IMG-ONERROR": "<IMG SRC=x OnErRoR=\"console.log('PWNED:IMG-ONERROR')\">",
+    "svg-onload": "<svg onload=\"console.log('PWNED:svg-onload')\"><circle r=5></circle></svg>",
+    "svg-script": "<svg><script>console.log('PWNED:svg-script')</script></svg>",
+    "svg-link": "<svg><a xlink:href=\"javascript:console.log('PWNED:svg-link')\">"
+    '<text y="20">svg link</text></a></svg>',
+    "svg-style": "<svg><style><img src=x onerror=\"console.log('PWNED:svg-style')\"></style></svg>",
+    "a-javascript": "<a href=\"javascript:console.log('PWNED:a-javascript')\">a</a>",
+    "a-JaVaScRiPt": "<a href=\"JaVaScRiPt:console.log('PWNED:a-JaVaScRiPt')\">b</a>",
+    "a-entity": "<a href=\"javascript&#58;console.log('PWNED:a-entity')\">c</a>",
+    "a-entity-j": "<a href=\"&#106;avascript:console.log('PWNED:a-entity-j')\">d</a>",
+    "a-tab": "<a href=\" java&#9;script:console.log('PWNED:a-tab')\">e</a>",
+    "a-vbscript": '<a href="vbscript:msgbox(1)">f</a>',
+    "a-data-html": "<a href=\"data:text/html,<script>console.log('PWNED:a-data-html')"
+    '</script>">g</a>',
+    "iframe-srcdoc": "<iframe srcdoc=\"<script>console.log('PWNED:iframe-srcdoc')</script>\">"
+    "</iframe>",
+    "iframe-src": "<iframe src=\"javascript:console.log('PWNED:iframe-src')\"></iframe>",
+    "object": "<object data=\"data:text/html,<script>console.log('PWNED:object')</script>\">"
+    "</object>",
+    "embed": "<embed src=\"data:text/html,<script>console.log('PWNED:embed')</script>\">",
+    "base": '<base href="javascript:console.log(1)//">',
+    "meta-refresh": '<meta http-equiv="refresh" content="0;url=about:blank#PWNED">',
+    "form": "<form action=\"javascript:console.log('PWNED:form')\"><button>submit</button></form>",
+    "formaction": "<button formaction=\"javascript:console.log('PWNED:formaction')\">go</button>",
+    "math": "<math><mi xlink:href=\"javascript:console.log('PWNED:math')\">m</mi></math>",
+    "style-expression": "<div style=\"width: expression(console.log('PWNED:style-expression'))\">"
+    "w</div>",
+    "style-url": "<div style=\"background: url(javascript:console.log('PWNED:style-url'))\">"
+    "u</div>",
+    "style-element": "<style>body { background: url(\"javascript:console.log('PWNED:style')\");"
+    " width: expression(alert(1)) } @import url(evil.css);</style>",
+    "details-ontoggle": "<details open ontoggle=\"console.log('PWNED:details-ontoggle')\">"
+    "<summary>s</summary></details>",
+    "autofocus": "<input autofocus onfocus=\"console.log('PWNED:autofocus')\">",
+    "body-onload": "<body onload=\"console.log('PWNED:body-onload')\">",
+    "video-source": "<video><source onerror=\"console.log('PWNED:video-source')\"></video>",
+    "noscript-mxss": '<noscript><p title="</noscript><img src=x '
+    "onerror=console.log('PWNED:noscript-mxss')>\"></noscript>",
+    "link": '<link rel="stylesheet" href="https://example.org/evil.css">',
+}
+NORMAL = (
+    '<h1 id="Intro">Intro<a class="anchor-link" href="#Intro">¶</a></h1>'
+    "<p>Some <b>bold</b>, <i>italic</i> and <code>x = 1</code>.</p>"
+    '<pre><span class="k">def</span> f(): pass</pre>'
+    '<table class="dataframe"><thead><tr><th>a</th></tr></thead>'
+    "<tbody><tr><td>1</td></tr></tbody></table>"
+    '<img alt="plot" src="data:image/png;base64,iVBORw0KGgo=">'
+    '<img alt="svg" src="data:image/svg+xml;base64,PHN2Zy8+">'
+    '<span class="ansi-bold" style="color: rgb(0,135,0)">import</span>'
+    '<a href="https://pytorch.org/docs">docs</a><a name="top"></a>'
+)
+URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "data", "srcdoc", "cite"}
+
+
+def _page(body: str, head: str = "") -> str:
+    return f"<!DOCTYPE html><html><head><title>t</title>{head}</head><body>{body}</body></html>"
+
+
+class _Parsed(HTMLParser):
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self.styles: list[str] = []
+        self.text = ""
+        self._in_style = False
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, {k: v or "" for k, v in attrs}))
+        self._in_style = tag == "style"
+
+    def handle_endtag(self, tag):
+        self._in_style = False
+
+    def handle_data(self, data):
+        if self._in_style:
+            self.styles.append(data)
+        else:
+            self.text += data
+
+
+def _assert_inert(html: str) -> None:
+    """Nothing in ``html`` that could run a script, load a page or leave the page."""
+    parsed = _Parsed(html)
+    forbidden = {"script", "iframe", "object", "embed", "base", "form", "svg", "math", "link"}
+    for tag, attrs in parsed.elements:
+        assert tag not in forbidden | {"frame", "applet", "input", "button", "video"}, tag
+        if tag == "meta":
+            assert attrs in (
+                {"http-equiv": "Content-Security-Policy", "content": CSP},
+                {"charset": "utf-8"},
+            )
+            continue
+        for name, value in attrs.items():
+            assert not name.startswith("on"), (tag, name)
+            if name in URL_ATTRIBUTES:
+                url = "".join(ch for ch in value if ch > " ").lower()
+                assert not re.match(r"(java|vb)script:|data:(?!image/)", url), (tag, name, value)
+            if name == "style":
+                assert not re.search(r"expression|javascript|url\((?!\"?data:)", value.lower())
+    for css in parsed.styles:
+        assert not re.search(r"expression\(|javascript:|@import|url\((?!\"?data:)", css.lower())
+
+
+def _head_first_element(html: str) -> tuple[str, dict[str, str]]:
+    parsed = _Parsed(html)
+    tags = [tag for tag, _ in parsed.elements]
+    return parsed.elements[tags.index("head") + 1]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_each_hostile_snippet_is_removed_and_the_page_stays(name):
+    html = sanitize_feedback(_page(f"<p>before</p>{HOSTILE[name]}<p>after</p>"))
+    _assert_inert(html)
+    text = _Parsed(html).text
+    assert "before" in text and "after" in text
+    assert "PWNED" not in "".join(_Parsed(html).styles)
+    assert sanitize_feedback(html) == html, "sanitising twice changes the page"
+
+
+def test_all_hostile_snippets_at_once_in_head_and_body():
+    snippets = "".join(HOSTILE.values())
+    html = sanitize_feedback(_page(snippets + NORMAL + snippets, head=snippets))
+    _assert_inert(html)
+    assert "<title>t</title>" in html
+
+
+def test_the_content_security_policy_is_the_first_element_of_head():
+    html = sanitize_feedback(_page(NORMAL, head='<meta charset="latin1"><script>x</script>'))
+    assert _head_first_element(html) == (
+        "meta",
+        {"http-equiv": "Content-Security-Policy", "content": CSP},
+    )
+    assert html.count("Content-Security-Policy") == 1
+
+
+def test_normal_feedback_content_is_kept():
+    html = sanitize_feedback(_page(NORMAL))
+    for kept in (
+        '<h1 id="Intro">Intro<a class="anchor-link" href="#Intro"',
+        "<b>bold</b>",
+        "<i>italic</i>",
+        "<code>x = 1</code>",
+        '<pre><span class="k">def</span> f(): pass</pre>',
+        '<table class="dataframe"><thead><tr><th>a</th></tr></thead>',
+        "<td>1</td>",
+        'src="data:image/png;base64,iVBORw0KGgo="',
+        'src="data:image/svg+xml;base64,PHN2Zy8+"',
+        'style="color: rgb(0,135,0)"',
+        'href="https://pytorch.org/docs"',
+        '<a name="top"',
+    ):
+        assert kept in html, kept
+
+
+def test_head_styles_are_kept_and_cleaned():
+    sheet = (
+        "div.cell { display: block; color: #333 }\n"
+        "@media print { div.output { page-break-inside: avoid } }\n"
+        "@font-face { font-family: g; src: url(../fonts/g.woff) }\n"
+        "b { background: url(javascript:alert(1)); width: expr\\65 ssion(alert(1)); color: blue }\n"
+        "i { behavior: url(x.htc); -moz-binding: url(x.xml#x); font-style: italic }\n"
+    )
+    html = sanitize_feedback(_page(NORMAL, head=f'<style type="text/css">{sheet}</style>'))
+    _assert_inert(html)
+    css = "".join(_Parsed(html).styles)
+    for kept in ("div.cell {display: block; color: #333}", "@media print", "font-family: g"):
+        assert kept in css, kept
+    assert "b {color: blue}" in css and "i {font-style: italic}" in css
+    # In HTML, `</style` ends the sheet even inside a CSS string; text from elsewhere cannot.
+    escaped = clean_stylesheet("a[title='</style><script>alert(1)</script>'] { color: red }")
+    assert "<" not in escaped and "\\3c /style>" in escaped
+
+
+def test_student_style_elements_in_the_body_are_dropped():
+    html = sanitize_feedback(_page("<style>body { display: none }</style><p>visible</p>"))
+    assert "display: none" not in html and "visible" in html
+
+
+def test_css_cleaners_keep_safe_declarations_only():
+    assert clean_style_attribute("color: red; background: url(javascript:x)") == "color: red"
+    assert clean_style_attribute("x: url('data:image/png;base64,AA')") == (
+        'x: url("data:image/png;base64,AA")'
+    )
+    assert clean_style_attribute("width: expression(alert(1))") is None
+    assert clean_stylesheet("@import url(x.css); p { color: red }") == "p {color: red}"
+
+
+def test_sanitize_feedback_file_rewrites_in_place(tmp_path):
+    path = tmp_path / "lesson.html"
+    path.write_text(_page(NORMAL + "".join(HOSTILE.values())), encoding="utf-8")
+    path.chmod(0o644)
+    sanitize_feedback_file(path)
+    html = path.read_text(encoding="utf-8")
+    _assert_inert(html)
+    assert "<b>bold</b>" in html
+    assert [p.name for p in tmp_path.iterdir()] == ["lesson.html"]
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_page_that_cannot_be_sanitised_is_deleted(tmp_path, monkeypatch):
+    path = tmp_path / "lesson.html"
+    path.write_text(_page(HOSTILE["script"]), encoding="utf-8")
+
+    def broken(html):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("autograder.feedback_html.sanitize_feedback", broken)
+    with pytest.raises(RuntimeError):
+        sanitize_feedback_file(path)
+    assert not path.exists()
+
+
+# --- a real nbgrader feedback page: a tiny course, one hostile student, nbgrader end to end ---
+
+LESSON = "tiny"
+
+
+def _hostile_answer() -> str:
+    """An answer cell whose outputs carry every hostile snippet (and a correct add)."""
+    return (
+        "from IPython.display import HTML, SVG, Javascript, Markdown, display\n"
+        f"for snippet in {list(HOSTILE.values())!r}:\n"
+        "    display(HTML(snippet))\n"
+        'display(SVG(\'<svg xmlns="http://www.w3.org/2000/svg" onload="console.log(1)">'
+        '<circle r="5"/></svg>\'))\n'
+        f'display(Markdown("[click](javascript:{LOG.format("markdown")}) **md-bold**"))\n'
+        f'display(Javascript("{LOG.format("js-output")}"))\n'
+        "print('<script>printed</script>')\n"
+        "def add(a, b):\n"
+        "    return a + b\n"
+    )
+
+
+def _tiny_master():
+    import nbformat.v4 as v4
+
+    def cell(make, source, **nbgrader):
+        flags = {"grade": False, "locked": False, "solution": False, "task": False}
+        meta = {"nbgrader": {"schema_version": 3, **flags, **nbgrader}} if nbgrader else {}
+        return make(source, metadata=meta)
+
+    nb = v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        cell(v4.new_markdown_cell, "# Tiny lesson\nA *short* text with $x^2$ and a list:\n\n- one"),
+        cell(
+            v4.new_code_cell,
+            "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION",
+            solution=True,
+            grade_id="add",
+        ),
+        cell(
+            v4.new_code_cell,
+            "assert add(1, 2) == 3\n### BEGIN HIDDEN TESTS\nassert add(-1, 1) == 0\n"
+            "### END HIDDEN TESTS",
+            grade=True,
+            locked=True,
+            points=2,
+            grade_id="test_add",
+        ),
+    ]
+    return nb
+
+
+@pytest.fixture(scope="module")
+def feedback_page(tmp_path_factory):
+    """(raw, sanitised) feedback page of a hostile student, made by nbgrader's GenerateFeedback."""
+    import nbformat
+    from nbgrader.converters import Autograde, GenerateAssignment, GenerateFeedback
+    from traitlets.config import Config
+
+    from autograder.nbgrader_run import run_converter
+
+    root = tmp_path_factory.mktemp("feedback")
+    (root / "source" / LESSON).mkdir(parents=True)
+    nbformat.write(_tiny_master(), root / "source" / LESSON / f"{LESSON}.ipynb")
+    config = Config()
+    config.CourseDirectory.root = str(root)
+    config.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
+    config.CourseDirectory.assignment_id = LESSON
+    config.CourseDirectory.student_id = "mallory"
+    config.Autograde.create_student = True
+    run_converter(GenerateAssignment, config, force=True)
+    nb = nbformat.read(root / "release" / LESSON / f"{LESSON}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "add":
+            cell.source = _hostile_answer()
+    (root / "submitted" / "mallory" / LESSON).mkdir(parents=True)
+    nbformat.write(nb, root / "submitted" / "mallory" / LESSON / f"{LESSON}.ipynb")
+    run_converter(Autograde, config)
+    run_converter(GenerateFeedback, config)
+    raw = (root / "feedback" / "mallory" / LESSON / f"{LESSON}.html").read_text(encoding="utf-8")
+    return raw, sanitize_feedback(raw)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Object of type:Warning")  # nbgrader's own SQLAlchemy use
+def test_a_real_feedback_page_keeps_its_content_and_loses_every_script(feedback_page):
+    raw, html = feedback_page
+    assert "PWNED" in raw, "the student's outputs did not reach the feedback page"
+    _assert_inert(html)
+    assert _head_first_element(html)[0] == "meta"
+    for kept in (
+        f"{LESSON} (Score: 2.0 / 2.0)",
+        '<a href="#test_add"',
+        '<a name="test_add"',
+        "Student's answer",
+        "Tiny lesson",
+        "<em>short</em>",
+        "<li>one</li>",
+        '<span class="k">def</span>',
+        "md-bold",
+        "&lt;script&gt;printed&lt;/script&gt;",
+        'src="data:image/svg+xml;base64,',
+    ):
+        assert kept in html, kept
+    css = "".join(_Parsed(html).styles)
+    assert ".highlight .k" in css and "div.nbgrader_cell" in css and len(css) > 50_000
+    assert sanitize_feedback(html) == html
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.filterwarnings("ignore:Object of type:Warning")
+def test_no_script_runs_when_the_sanitised_page_is_opened_in_chromium(feedback_page, tmp_path):
+    """The sanitised page (and the same page without its CSP) runs nothing in Chromium; the
+    unsanitised snippets, as a control, do."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, _chromium
+
+    chromium = _chromium()
+    _, html = feedback_page
+    pages = {
+        "sanitised": html,
+        "sanitised-without-csp": html.replace(
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">', ""
+        ),
+        # without the refresh, which would leave the page before the clicks
+        "control": _page("".join(v for k, v in HOSTILE.items() if k != "meta-refresh")),
+    }
+    assert pages["sanitised-without-csp"] != html
+    seen = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        for name, content in pages.items():
+            path = tmp_path / f"{name}.html"
+            path.write_text(content, encoding="utf-8")
+            seen[name] = _open(browser, path.as_uri(), ARTIFACTS / f"feedback-{name}.png")
+        browser.close()
+    control = seen["control"]
+    print("control page ran:", sorted(control["pwned"]), control["dialogs"], control["url"])
+    assert {"script", "img-onerror", "svg-onload", "a-javascript"} <= control["pwned"], control
+    for name in ("sanitised", "sanitised-without-csp"):
+        facts = seen[name]
+        assert facts["pwned"] == set(), (name, facts)
+        assert facts["dialogs"] == [], (name, facts)
+        assert facts["title"] == LESSON, facts
+        assert facts["url"].split("#")[0].endswith(f"{name}.html"), facts  # not refreshed away
+        assert "Student's answer" in facts["text"] and "md-bold" in facts["text"]
+        assert facts["images"] >= 1
+
+
+def _open(browser, url: str, screenshot: Path) -> dict:
+    """Open ``url``, click, hover and focus everything; report what ran."""
+    page = browser.new_page(viewport={"width": 1200, "height": 1600})
+    logs: list[str] = []
+    dialogs: list[str] = []
+    page.on("console", lambda msg: logs.append(msg.text))
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(url, wait_until="load")
+    time.sleep(1.0)  # meta refresh, image errors, autofocus
+    page.evaluate(
+        """async () => {
+        for (const el of [...document.body.querySelectorAll('*')]) {
+            for (const type of ['mouseover', 'focus']) el.dispatchEvent(new Event(type));
+        }
+        // one at a time: a pending javascript: navigation is cancelled by the next one
+        const clickable = 'a, area, button, input, summary, [onclick], svg *, math *';
+        for (const el of [...document.body.querySelectorAll(clickable)]) {
+            if (el.tagName === 'A' && /^https?:/.test(String(el.href))) continue;
+            el.dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true}));
+            await new Promise(resolve => setTimeout(resolve, 30));
+        }
+    }"""
+    )
+    time.sleep(1.0)
+    facts = page.evaluate(
+        """() => ({title: document.title, url: location.href, text: document.body.innerText,
+                   images: document.images.length})"""
+    )
+    screenshot.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(screenshot))
+    page.close()
+    facts["pwned"] = {m.split("PWNED:", 1)[1] for m in logs if m.startswith("PWNED:")}
+    facts["dialogs"] = dialogs
+    facts["logs"] = logs
+    return facts
