@@ -13,6 +13,7 @@ started again grades only what is missing.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -36,12 +37,16 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from autograder.config import course_config
-from autograder.course import PACKAGE_DIR, Course, UsageError
+from autograder.course import Course, UsageError
 from autograder.csv_safe import safe_writer
 from autograder.results_lock import results_lock
-from autograder.sandbox import SCRATCH_PREFIX
+from autograder.sandbox import MODE_TEXT, SCRATCH_PREFIX, build_kernel_site, isolation_mode
 from autograder.submissions import Unit, digest, find_units, unpack
 from autograder.unit import STATUS_ERROR, STATUS_INVALID, STATUS_TIMEOUT, UnitResult, UnitSpec
+
+# Kernels run as users 61000-64999 (no such accounts need to exist): one per unit in flight.
+KERNEL_UID_BASE = 61000
+KERNEL_UIDS = 4000
 
 
 @dataclass
@@ -54,6 +59,7 @@ class GradeOptions:
     memory_bytes: int = 2 * 2**30
     nproc: int = 256
     fresh: bool = False  # regrade everything, even units already graded
+    isolation: str | None = None  # autograder.sandbox's mode; None: the best this machine has
     progress: bool = True
 
 
@@ -149,6 +155,7 @@ def _unit_process(spec_path: str) -> None:
     """The unit's process: its own session (so the kernel dies with it), its own log."""
     os.setsid()
     log = os.open(Path(spec_path).with_name("grader.log"), os.O_WRONLY | os.O_CREAT, 0o644)
+    os.dup2(log, 1)  # the kernel inherits both: its chatter goes to the log
     os.dup2(log, 2)
     from autograder.unit import main as unit_main
 
@@ -257,14 +264,20 @@ class ClassGrader:
         executor_factory: Callable[[int], Executor] | None = None,
     ):
         self.course = course
-        self.submissions = submissions
-        self.out = out
+        self.submissions = submissions.absolute()
+        self.out = out.absolute()  # nbgrader's converters chdir: relative paths would move
         self.options = options
         self.executor_factory = executor_factory or (lambda n: ThreadPoolExecutor(n))
         self.lessons = course.select(options.lessons)
         self.units_dir = out / "units"
         self.work = out / ".work"
         self._gradebook_ready: Future | None = None  # set by _set_up
+        self.isolation = options.isolation or isolation_mode()
+        self._uids = itertools.count()
+
+    def _next_uid(self) -> int:
+        """A user of its own for each unit's kernel: process limits and files are per uid."""
+        return KERNEL_UID_BASE + next(self._uids) % KERNEL_UIDS
 
     # -- set-up -----------------------------------------------------------
     def _input_root(self) -> Path:
@@ -328,6 +341,7 @@ class ClassGrader:
         so a run interrupted between the two grades the unit again, once.
         """
         result["submission_sha256"] = _digest(unit.path)
+        result["isolation"] = self.isolation  # what walled this unit's kernel in
         result["notes"] = [*unit.notes, *result["notes"]]
         self._merge_into_gradebook(result)
         path = self._result_path(unit)
@@ -359,9 +373,7 @@ class ClassGrader:
             gb.db.commit()
 
     # -- the run ----------------------------------------------------------
-    def _spec(
-        self, unit: Unit, templates: dict[str, Template], hide: list[str], scratch: Path
-    ) -> dict:
+    def _spec(self, unit: Unit, templates: dict[str, Template], scratch: Path) -> dict:
         template = templates[unit.lesson]
         return asdict(
             UnitSpec(
@@ -375,7 +387,9 @@ class ClassGrader:
                 cell_timeout=self.options.cell_timeout,
                 memory_bytes=self.options.memory_bytes,
                 nproc=self.options.nproc,
-                hide=hide,
+                isolation=self.isolation,
+                uid=self._next_uid(),
+                kernel_site=str(scratch / "kernel-site"),
             )
         )
 
@@ -388,6 +402,8 @@ class ClassGrader:
             return self._run()
 
     def _run(self) -> list[dict]:
+        if self.options.progress:
+            print(f"isolation: {self.isolation}: {MODE_TEXT[self.isolation]}", file=sys.stderr)
         self.out.mkdir(parents=True, exist_ok=True)
         self.units_dir.mkdir(exist_ok=True)
         root = self._input_root()
@@ -400,10 +416,8 @@ class ClassGrader:
         scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
         try:
             templates = self._set_up(setup)
-            # the graded course's masters and the package's own, results, inputs, other units
-            secret = {self.course.source, PACKAGE_DIR / "source", self.out, root, scratch}
-            hide = sorted(str(p.resolve()) for p in secret if p.exists())
-            self._grade(pending, templates, hide, scratch, workers)
+            build_kernel_site(scratch / "kernel-site")  # what of autograder a kernel sees
+            self._grade(pending, templates, scratch, workers)
             self._gradebook_ready.result()  # exists for export even when nothing was pending
         finally:
             setup.shutdown(cancel_futures=True)
@@ -415,7 +429,7 @@ class ClassGrader:
         self._write_reports()
         return results
 
-    def _grade(self, pending: list[Unit], templates, hide, scratch: Path, workers: int) -> None:
+    def _grade(self, pending: list[Unit], templates, scratch: Path, workers: int) -> None:
         if not pending:
             return
         bar = None
@@ -429,11 +443,11 @@ class ClassGrader:
 
         def submit(unit: Unit) -> None:
             if unit.refused:  # a file that is not graded (a link, too big): nothing to run
-                spec = self._spec(replace(unit, path=None), templates, hide, scratch)
+                spec = self._spec(replace(unit, path=None), templates, scratch)
                 future: Future = Future()
                 future.set_result({**_failed(spec, STATUS_INVALID, unit.refused), "seconds": 0.0})
             else:
-                spec = self._spec(unit, templates, hide, scratch)
+                spec = self._spec(unit, templates, scratch)
                 future = pool.submit(grade_in_subprocess, spec, self.options.notebook_timeout)
             running[future] = unit
 
@@ -480,7 +494,7 @@ class ClassGrader:
                 )
         report = [
             {
-                k: r[k]
+                k: r.get(k)
                 for k in (
                     "student",
                     "lesson",
@@ -491,6 +505,7 @@ class ClassGrader:
                     "notes",
                     "cells",
                     "feedback",
+                    "isolation",
                 )
             }
             for r in results

@@ -4,8 +4,8 @@ The graded notebook is the lesson's released student version with the
 student's answer cells (solution cells, matched by grade id) filled in. So
 deleted, edited, duplicated or reordered cells, extra cells and outputs in
 the submission change nothing about what is tested; the report says what was
-ignored. A grader cell takes an integrity snapshot before any student code,
-and another checks it before every test cell (autograder.integrity).
+ignored. What the test cells report is judged outside the kernel
+(autograder.judge).
 """
 
 from __future__ import annotations
@@ -16,13 +16,9 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.integrity import CHECK_CELL, snapshot_cell
 from autograder.notebook_file import MAX_NOTEBOOK_BYTES, Unreadable, read_notebook_json
 
-_HIDDEN_IMPORT = re.compile(r"from autograder\.checks import (\w+)")
-
 MAX_SUBMISSION_BYTES = MAX_NOTEBOOK_BYTES
-GRADER_CELL_TAG = "autograder-integrity"
 LOAD_NOTES = "__autograder_load_notes__"  # load_submission's notes, read by answers_of
 _SURROGATE = re.compile("[\ud800-\udfff]")  # after json.loads, a surrogate is unpaired
 _DUPLICATE = "answer cell(s) {ids} appear more than once: the first one is graded"
@@ -118,22 +114,15 @@ def answers_of(submission: dict) -> tuple[dict[str, str], list[str]]:
     return answers, notes + _grouped({k: list(dict.fromkeys(v)) for k, v in odd.items()})
 
 
-def rebuild(
-    released: dict, submission: dict, master: dict | None = None
-) -> tuple[nbformat.NotebookNode, list[str]]:
-    """The notebook to grade, and notes for the report.
-
-    ``master`` (the solution notebook) names the hidden-check modules whose
-    functions the integrity snapshot must watch.
-    """
+def rebuild(released: dict, submission: dict) -> tuple[nbformat.NotebookNode, list[str]]:
+    """The notebook to grade (the released version with the student's answer cells), and
+    notes for the report."""
     answers, notes = answers_of(submission)
     graded = nbformat.from_dict(copy.deepcopy(released))
     expected = []
-    cells = [_grader_cell(snapshot_cell(hidden_modules(master or released)))]
+    cells = []
     for cell in graded.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("grade") and cell.cell_type == "code":
-            cells.append(_grader_cell(CHECK_CELL))
         if meta.get("solution"):
             expected.append(meta["grade_id"])
             if meta["grade_id"] in answers:
@@ -151,18 +140,3 @@ def rebuild(
             "only answer cells are graded"
         )
     return graded, notes
-
-
-def hidden_modules(master: dict) -> list[str]:
-    """The autograder.checks modules the master's (hidden) tests import."""
-    found = set()
-    for cell in master["cells"]:
-        found.update(_HIDDEN_IMPORT.findall(_source(cell)))
-    return sorted(f"autograder.checks.{name}" for name in found)
-
-
-def _grader_cell(source: str) -> nbformat.NotebookNode:
-    cell = nbformat.v4.new_code_cell(source)
-    cell.metadata["tags"] = [GRADER_CELL_TAG]
-    cell.pop("id", None)
-    return cell

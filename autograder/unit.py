@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -93,7 +94,9 @@ class UnitSpec:
     cell_timeout: int = 120
     memory_bytes: int = 2 * 2**30
     nproc: int = 256
-    hide: list[str] = field(default_factory=list)
+    isolation: str = "limits-only"  # autograder.sandbox's mode for this run
+    uid: int = 0  # the kernel's own user where isolation is "isolated"
+    kernel_site: str = ""  # the kernel side of autograder, shown to the kernel
 
 
 def _clean(text: str) -> str:
@@ -107,62 +110,23 @@ def _zero(spec: UnitSpec, status: str, reason: str, notes: list[str] | None = No
     return UnitResult(spec.student, spec.lesson, status, 0.0, total, reason, notes or [], cells)
 
 
-def _write_kernelspec(spec: UnitSpec, root: Path, autograded: Path) -> None:
-    """A 'python3' kernelspec that starts the kernel through autograder.sandbox."""
-    from autograder.sandbox import write_kernelspec
+def _write_kernelspec(spec: UnitSpec, root: Path) -> Path:
+    """A 'python3' kernelspec that starts the kernel through autograder.sandbox, walled in;
+    returns the folder of the kernel's sockets (ZeroMQ IPC: no TCP port to reach)."""
+    from autograder.sandbox import Jail, write_kernelspec
 
-    args = [
-        "--memory",
-        str(spec.memory_bytes),
-        "--nproc",
-        str(spec.nproc),
-        "--workdir",
-        str(autograded),
-    ]
-    for path in spec.hide:
-        args += ["--hide", path]
+    ipc = Path(tempfile.mkdtemp(prefix="gfk-"))  # short: a socket path has ≤ 107 bytes
     threads = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     env = {**threads, "PYTHONHASHSEED": "0", "MPLBACKEND": "agg"}
+    jail = Jail(spec.isolation, spec.uid, str(ipc), spec.kernel_site, env=env)
+    if spec.isolation == "isolated":
+        os.chown(ipc, spec.uid, spec.uid)
+    args = ["--memory", str(spec.memory_bytes), "--nproc", str(spec.nproc)]
+    args += ["--jail", str(jail.write(root / "jail.json"))]
     write_kernelspec(root / "jupyter", args, env)
     os.environ["JUPYTER_PATH"] = str(root / "jupyter")
     os.environ["JUPYTER_RUNTIME_DIR"] = str(root / "runtime")
-
-
-@dataclass
-class Executed:
-    """What the executed notebook shows: per-test messages and any integrity failure."""
-
-    messages: dict[str, str]
-    replaced: str | None = None  # the functions a submission replaced
-    zeroed_from: str | None = None  # the first test cell that ran after that
-
-
-def _read_executed(notebook: dict) -> Executed:
-    from autograder.integrity import REPLACED
-
-    found = Executed({})
-    for cell in notebook["cells"]:
-        outputs = cell.get("outputs", [])
-        text = "".join(
-            "".join(o.get("text", "")) for o in outputs if o.get("output_type") == "stream"
-        )
-        if "autograder-integrity" in cell.get("metadata", {}).get("tags", []):
-            if found.replaced is None and REPLACED in text:
-                found.replaced = text.strip().split(REPLACED, 1)[1]
-            continue
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if not meta.get("grade"):
-            continue
-        if found.replaced is not None and found.zeroed_from is None:
-            found.zeroed_from = meta["grade_id"]
-        errors = [o for o in outputs if o.get("output_type") == "error"]
-        if errors:
-            err = errors[-1]
-            message = _clean(f"{err.get('ename', '')}: {err.get('evalue', '')}")
-        else:
-            message = _clean(text) or "passed"
-        found.messages[meta["grade_id"]] = message
-    return found
+    return ipc
 
 
 class _TimedExecute(nbgrader.preprocessors.Execute):
@@ -200,10 +164,48 @@ def _autograde(config, notes: list[str]) -> None:
         run_converter(Autograde, config, force=True)
 
 
+def _judged_cells(
+    spec: UnitSpec, autograded_nb: Path, master: dict, gradebook: Path
+) -> tuple[list[CellResult], list[str]]:
+    """Points of every test cell decided by the judge (never by the kernel), written into the
+    unit's gradebook and shown in the executed notebook for the feedback; and what looked
+    tampered with."""
+    from autograder.judge.verdicts import judge_notebook
+
+    executed = json.loads(autograded_nb.read_text())
+    verdicts = judge_notebook(executed, master, spec.lesson)
+    cells, tampered = [], []
+    with Gradebook(f"sqlite:///{gradebook}") as gb:
+        grades = gb.find_submission_notebook(spec.lesson, spec.lesson, spec.student).grades
+        by_id = {g.name: g for g in grades}
+        for cell in spec.max_cells:
+            verdict = verdicts.get(cell["grade_id"])
+            passed = verdict is not None and verdict.passed
+            points = cell["max_points"] if passed else 0.0
+            message = "not run" if verdict is None else _clean(verdict.message)
+            if verdict is not None and verdict.tampered:
+                tampered.append(f"{cell['grade_id']}: {verdict.tampered}")
+            if cell["grade_id"] in by_id:
+                by_id[cell["grade_id"]].auto_score = points
+            cells.append(CellResult(cell["grade_id"], points, cell["max_points"], passed, message))
+        gb.db.commit()
+    for nb_cell in executed["cells"]:  # the judge's word, for the feedback
+        grade_id = nb_cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        result = next((c for c in cells if c.grade_id == grade_id), None)
+        if result is not None:
+            text = f"Graded outside your kernel: {result.points:g} / {result.max_points:g}"
+            text += "" if result.passed else f" ({result.message})"
+            nb_cell.setdefault("outputs", []).append(
+                {"output_type": "stream", "name": "stdout", "text": text + "\n"}
+            )
+    autograded_nb.write_text(json.dumps(executed))
+    return cells, tampered
+
+
 def grade_unit(spec: UnitSpec) -> UnitResult:
     """Grade one submission with nbgrader; never raises for a bad submission."""
     from autograder.config import course_config
-    from autograder.nbgrader_run import NbgraderFailed, run_converter
+    from autograder.nbgrader_run import NbgraderFailed
     from autograder.rebuild import InvalidSubmission, load_submission, rebuild
 
     root = Path(spec.workdir)
@@ -216,7 +218,7 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
         notebook = f"{spec.lesson}/{spec.lesson}.ipynb"
         released = json.loads((course / "release" / notebook).read_text())
         master = json.loads((course / "source" / notebook).read_text())
-        graded, notes = rebuild(released, submission, master)
+        graded, notes = rebuild(released, submission)
     except InvalidSubmission as exc:
         return _zero(spec, STATUS_INVALID, f"the submission could not be read: {exc}")
     target = course / "submitted" / spec.student / spec.lesson
@@ -225,9 +227,9 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
 
     nbformat.write(graded, target / f"{spec.lesson}.ipynb")
     autograded = course / "autograded" / spec.student / spec.lesson
-    _write_kernelspec(spec, root, autograded)
+    ipc = _write_kernelspec(spec, root)
 
-    from nbgrader.converters import Autograde, GenerateFeedback
+    from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute
 
     config = course_config(course, cell_timeout=spec.cell_timeout)
@@ -238,6 +240,8 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
         _TimedExecute if pp is Execute else pp
         for pp in Autograde.class_traits()["autograde_preprocessors"].default()
     ]
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(ipc / "k")
     _TimedExecute.seconds = None
     try:
         _autograde(config, notes)
@@ -254,41 +258,17 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
         return _zero(
             spec, STATUS_ERROR, "nbgrader could not grade it: " + _clean(log[-400:]), notes
         )
+    finally:
+        shutil.rmtree(ipc, ignore_errors=True)
 
-    executed = _read_executed(json.loads((autograded / f"{spec.lesson}.ipynb").read_text()))
-    cells = []
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        by_id = {
-            g.name: g
-            for g in gb.find_submission_notebook(spec.lesson, spec.lesson, spec.student).grades
-        }
-        zeroing = False
-        for cell in spec.max_cells:
-            grade = by_id.get(cell["grade_id"])
-            zeroing = zeroing or cell["grade_id"] == executed.zeroed_from
-            points = float(grade.score) if grade is not None and grade.score is not None else 0.0
-            message = executed.messages.get(cell["grade_id"], "not run")
-            if zeroing:  # ran after the submission replaced functions the tests use
-                points = 0.0
-                message = f"0 points: earlier code replaced {executed.replaced}"
-                if grade is not None:
-                    grade.auto_score = 0.0
-            passed = points >= cell["max_points"]
-            cells.append(CellResult(cell["grade_id"], points, cell["max_points"], passed, message))
-        gb.db.commit()
+    cells, tampered = _judged_cells(
+        spec, autograded / f"{spec.lesson}.ipynb", master, course / "gradebook.db"
+    )
     status, reason = STATUS_GRADED, ""
-    if executed.replaced:
+    if tampered:
         status = STATUS_TAMPERED
-        reason = f"replaced {executed.replaced}: the tests that ran afterwards score 0"
-    try:
-        run_converter(GenerateFeedback, config, force=True)
-        html = course / "feedback" / spec.student / spec.lesson / f"{spec.lesson}.html"
-        Path(spec.feedback_out).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(html, spec.feedback_out)
-        feedback = spec.feedback_out
-    except (NbgraderFailed, OSError) as exc:
-        notes.append(f"feedback could not be generated: {_clean(str(exc))[:200]}")
-        feedback = None
+        reason = "the kernel's reports did not hold up: " + "; ".join(tampered)[:400]
+    feedback = _feedback(spec, config, course, notes)
     score = sum(c.points for c in cells)
     total = sum(c.max_points for c in cells)
     return UnitResult(
@@ -303,6 +283,25 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
         feedback,
         _TimedExecute.seconds,
     )
+
+
+def _feedback(spec: UnitSpec, config, course: Path, notes: list[str]) -> str | None:
+    """nbgrader's feedback page, sanitised, at ``spec.feedback_out``; None if it failed."""
+    from nbgrader.converters import GenerateFeedback
+
+    from autograder.feedback_html import sanitize_feedback_file
+    from autograder.nbgrader_run import run_converter
+
+    try:
+        run_converter(GenerateFeedback, config, force=True)
+        html = course / "feedback" / spec.student / spec.lesson / f"{spec.lesson}.html"
+        Path(spec.feedback_out).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(html, spec.feedback_out)
+        sanitize_feedback_file(Path(spec.feedback_out))  # no script of the student's runs
+        return spec.feedback_out
+    except Exception as exc:  # noqa: BLE001 -- a page we cannot make safe is not kept
+        notes.append(f"feedback could not be generated: {_clean(str(exc))[:200]}")
+        return None
 
 
 def main(spec_file: str | None = None) -> None:

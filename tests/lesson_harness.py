@@ -14,7 +14,9 @@ from pathlib import Path
 
 import torch
 
+from autograder import protocol
 from autograder.course import Course
+from autograder.judge.verdicts import hidden_checks, judge_cell
 from coursekit.checks import CheckFailed
 
 _MAGIC = re.compile(r"^\s*[%!].*$", re.MULTILINE)
@@ -22,8 +24,9 @@ _MAGIC = re.compile(r"^\s*[%!].*$", re.MULTILINE)
 
 @dataclass
 class Outcome:
-    passed: bool
+    passed: bool  # the judge's verdict: the cell earns its points
     error: BaseException | None = None
+    tampered: str | None = None  # an honest run must never be called tampered
 
     @property
     def message(self) -> str:
@@ -43,7 +46,9 @@ class LessonCells:
 
     def __init__(self, lesson: str, course: Course | None = None):
         path: Path = (course or Course()).master(lesson)
-        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        master = json.loads(path.read_text(encoding="utf-8"))
+        self.hidden = hidden_checks(master, lesson)
+        cells = master["cells"]
         self.cells: list[Cell] = []
         setup_seen = False
         for index, cell in enumerate(cells):
@@ -84,15 +89,40 @@ class LessonCells:
                     continue
                 code = _MAGIC.sub("", patched.get(cell.grade_id, cell.source))
                 if cell.grade_id == test_id:
-                    try:
-                        exec(compile(code, f"<{test_id}>", "exec"), namespace)
-                    except (Exception, SystemExit) as exc:
-                        return Outcome(False, exc)
-                    return Outcome(True)
+                    return self._judged(test_id, code, namespace)
                 exec(compile(code, f"<cell {cell.index}: {cell.grade_id}>", "exec"), namespace)
         finally:
             torch.set_default_dtype(dtype)  # the set-up cell may change it
         raise ValueError(f"no test cell {test_id!r}")
+
+    def _judged(self, test_id: str, code: str, namespace: dict) -> Outcome:
+        """Run the test cell as the kernel would (its report captured), then judge it."""
+        reports: list[dict] = []
+        outputs: list[dict] = []
+        error: BaseException | None = None
+        protocol.set_sink(reports.append)
+        try:
+            exec(compile(code, f"<{test_id}>", "exec"), namespace)
+        except (Exception, SystemExit) as exc:
+            error = exc
+        finally:
+            protocol.set_sink(None)
+        for report in reports:  # through JSON, as across the kernel's boundary
+            data = {protocol.REPORT_MIME: json.loads(json.dumps(report))}
+            outputs.append({"output_type": "display_data", "data": data, "metadata": {}})
+        if error is not None:
+            outputs.append(
+                {
+                    "output_type": "error",
+                    "ename": type(error).__name__,
+                    "evalue": str(error),
+                    "traceback": [],
+                }
+            )
+        verdict = judge_cell(test_id, self.hidden.get(test_id), {"outputs": outputs})
+        if verdict.passed:
+            return Outcome(True, None, verdict.tampered)
+        return Outcome(False, error or CheckFailed(verdict.message), verdict.tampered)
 
 
 def assert_loses_points(outcome: Outcome, description: str) -> None:
@@ -119,12 +149,15 @@ def standard_tests(lesson: LessonCells, wrong: list, fixed_names: list[str]) -> 
     def test_master_solution_earns_every_point(test_id):
         outcome = lesson.run(test_id)
         assert outcome.passed, outcome.message
+        assert outcome.tampered is None, outcome.tampered
 
     @pytest.mark.parametrize(
         ("test_id", "mistake", "edits"), wrong, ids=[f"{t}: {m}" for t, m, _ in wrong]
     )
     def test_plausible_mistake_loses_points(test_id, mistake, edits):
-        assert_loses_points(lesson.run(test_id, edits), mistake)
+        outcome = lesson.run(test_id, edits)
+        assert_loses_points(outcome, mistake)
+        assert outcome.tampered is None, f"{mistake}: an honest kernel was called tampered"
 
     def test_every_exercise_has_at_least_two_wrong_implementations():
         counts = {t: sum(1 for w in wrong if w[0] == t) for t in lesson.ids("test")}

@@ -275,10 +275,10 @@ def test_gigantic_outputs_are_ignored(graded):
     assert (r["status"], r["score"]) == ("graded", 3)
 
 
-def test_replacing_functions_the_tests_use_is_caught(graded):
+def test_replacing_functions_the_tests_use_earns_nothing(graded):
+    # math.isclose patched: the kernel's checks believe anything; the judge does not
     r = _result(graded, "monkeypatch")
-    assert r["status"] == "tampered" and r["score"] == 0
-    assert "math.isclose" in r["reason"]
+    assert r["score"] == 0, r
 
 
 def test_a_submission_cannot_read_masters_gradebook_or_others(graded):

@@ -1,21 +1,51 @@
-"""autograder.sandbox: limits and isolation applied to the process it starts."""
+"""autograder.sandbox: limits, and the bubblewrap jail a graded kernel runs in.
+
+The jail tests run code the way a student's kernel runs (through the launcher,
+under bwrap) and look, from inside, for everything it must not see or reach.
+They need bubblewrap; under CI=true its absence is a failure, not a skip.
+"""
 
 import json
+import os
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
 from autograder import sandbox
+from autograder.course import PACKAGE_DIR, REPO_DIR
+from tests.conftest import IN_CI
+
+MODE = sandbox.isolation_mode()
+needs_jail = pytest.mark.skipif(
+    MODE == sandbox.LIMITS_ONLY and not IN_CI,
+    reason="bubblewrap (Debian's bubblewrap package) is not available here",
+)
 
 
-def _run(args, code):
+def _run(args, code, timeout=60):
     return subprocess.run(
         [sys.executable, "-m", "autograder.sandbox", *args, "--", sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
+
+
+@pytest.fixture
+def jail(tmp_path):
+    """Launcher arguments for a jailed run, and the folder it shares with the grader."""
+    site = tmp_path / "site"
+    sandbox.build_kernel_site(site)
+    ipc = tmp_path / "ipc"
+    ipc.mkdir()
+    uid = 61999
+    if MODE == sandbox.ISOLATED:
+        os.chown(ipc, uid, uid)
+    spec = sandbox.Jail(MODE, uid, str(ipc), str(site), env={"MPLBACKEND": "agg"})
+    return ["--memory", str(2**31), "--nproc", "64", "--jail", str(spec.write(tmp_path / "j"))], ipc
 
 
 def test_memory_and_cpu_limits_apply():
@@ -32,22 +62,6 @@ def test_memory_bomb_raises_memory_error():
     assert "MemoryError" in done.stderr
 
 
-@pytest.mark.skipif(not sandbox.isolation_available(), reason="needs root and a working unshare")
-def test_isolation_hides_paths_and_keeps_the_workdir(tmp_path):
-    secret = tmp_path / "secret"
-    secret.mkdir()
-    (secret / "master.ipynb").write_text("answers")
-    work = tmp_path / "work"
-    work.mkdir()
-    (work / "mine.txt").write_text("mine")
-    target = str(secret / "master.ipynb")
-    code = f"import os; print(os.getcwd(), os.listdir('.'), os.path.exists({target!r}))"
-    done = _run(["--workdir", str(work), "--hide", str(secret)], code)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[0] == sandbox.MOUNT_POINT
-    assert "mine.txt" in done.stdout and done.stdout.strip().endswith("False")
-
-
 def test_usage_without_separator():
     done = subprocess.run(
         [sys.executable, "-m", "autograder.sandbox", "--memory", "1"],
@@ -55,3 +69,132 @@ def test_usage_without_separator():
         text=True,
     )
     assert done.returncode != 0 and "usage" in done.stderr
+
+
+def test_ci_has_the_jail():
+    """CI must run the jailed tests: a machine without bubblewrap fails here, not silently."""
+    if IN_CI:
+        assert MODE != sandbox.LIMITS_ONLY, "CI needs bubblewrap (apt-get install bubblewrap)"
+
+
+def test_the_kernel_site_holds_no_master_and_no_verdict(tmp_path):
+    site = sandbox.build_kernel_site(tmp_path)
+    names = {str(p.relative_to(site)) for p in site.rglob("*") if p.is_file()}
+    assert "protocol.py" in names and "kernel/collect/record.py" in names
+    assert not any(n.startswith(("judge", "source", "grade", "unit")) for n in names), names
+    text = "".join(p.read_text() for p in site.rglob("*.py"))
+    assert "BEGIN SOLUTION" not in text and "QUESTIONS" not in text
+
+
+@needs_jail
+def test_jailed_code_sees_only_its_own_world(jail):
+    args, ipc = jail
+    secrets = [
+        PACKAGE_DIR / "source",
+        PACKAGE_DIR / "judge",
+        PACKAGE_DIR / "grade.py",
+        REPO_DIR / ".git",
+        REPO_DIR / "notebooks",
+    ]
+    code = f"""
+import glob, json, os, socket
+seen = {{}}
+seen["uid"] = os.getuid()
+seen["pid"] = os.getpid()
+seen["procs"] = sorted(p for p in os.listdir("/proc") if p.isdigit())
+seen["secrets"] = [p for p in {[str(s) for s in secrets]!r} if os.path.exists(p)]
+seen["repo"] = os.listdir({str(REPO_DIR)!r}) if os.path.isdir({str(REPO_DIR)!r}) else []
+seen["tmp"] = os.listdir("/tmp")
+seen["cwd"] = os.getcwd()
+import autograder
+seen["autograder"] = sorted(os.listdir(os.path.dirname(autograder.__file__)))
+import coursekit
+try:
+    open(os.path.join(os.path.dirname(coursekit.__file__), "evil.py"), "w")
+    seen["coursekit_writable"] = True
+except OSError:
+    seen["coursekit_writable"] = False
+s = socket.socket()
+s.settimeout(2)
+try:
+    s.connect(("127.0.0.1", int(os.environ.get("PROBE_PORT", "1"))))
+    seen["loopback"] = True
+except OSError:
+    seen["loopback"] = False
+seen["env"] = sorted(os.environ)
+print(json.dumps(seen))
+"""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    code = code.replace('os.environ.get("PROBE_PORT", "1")', str(port))
+    done = _run(args, code)
+    listener.close()
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    if MODE == sandbox.ISOLATED:
+        assert seen["uid"] != 0
+    assert seen["pid"] < 10 and len(seen["procs"]) < 5, seen["procs"]  # its own PID namespace
+    assert seen["secrets"] == []
+    assert set(seen["repo"]) <= {".venv", "coursekit", "autograder"}, seen["repo"]
+    shared = ipc.relative_to("/tmp").parts[0] if ipc.is_relative_to("/tmp") else None
+    assert set(seen["tmp"]) <= {shared}, seen["tmp"]  # only the way to the shared folder
+    assert seen["cwd"] == sandbox.HOME
+    assert seen["autograder"] == ["__init__.py", "kernel", "protocol.py"]
+    assert not seen["coursekit_writable"]
+    assert not seen["loopback"], "the jail reached a port on the grader's loopback"
+    assert not any(k.startswith(("JPY", "AWS", "GITHUB", "SSH")) for k in seen["env"])
+
+
+@needs_jail
+def test_what_the_jail_starts_dies_with_it(jail):
+    args, ipc = jail
+    marker = ipc / "daemon-was-here"
+    code = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    time.sleep(3)\n"
+        f"    open({str(marker)!r}, 'w').write('alive')\n"
+        "    os._exit(0)\n"
+        "print('parent exits')\n"
+    )
+    done = _run(args, code)
+    assert "parent exits" in done.stdout, done.stderr
+    time.sleep(5)
+    assert not marker.exists(), "a process the jailed code left behind outlived it"
+
+
+@needs_jail
+def test_a_fork_bomb_meets_the_process_limit(jail):
+    args, _ = jail
+    code = (
+        "import os\n"
+        "n = 0\n"
+        "try:\n"
+        "    for _ in range(500):\n"
+        "        if os.fork() == 0:\n"
+        "            import time; time.sleep(30); os._exit(0)\n"
+        "        n += 1\n"
+        "except OSError:\n"
+        "    print('limited at', n)\n"
+    )
+    done = _run(args, code, timeout=120)
+    assert "limited at" in done.stdout, (done.stdout, done.stderr)
+
+
+@needs_jail
+def test_disk_in_the_jail_is_bounded(jail):
+    args, _ = jail
+    code = (
+        "try:\n"
+        "    with open('/tmp/fill', 'wb') as f:\n"
+        "        for _ in range(2000):\n"
+        "            f.write(b'x' * 2**20)\n"
+        "    print('wrote 2 GB')\n"
+        "except OSError as exc:\n"
+        "    print('stopped:', exc.errno)\n"
+    )
+    done = _run(args, code, timeout=120)
+    assert "stopped" in done.stdout, (done.stdout, done.stderr)

@@ -13,7 +13,8 @@ import torch
 from scipy import stats
 from torch import nn
 
-from autograder.checks.common import check_choice, check_number, forbid_calls
+from autograder.kernel.collect.common import forbid_calls
+from autograder.kernel.collect.record import answered, collected, observed
 from coursekit import checks, models, widgets
 from coursekit.monitor import GradientMonitor, History
 
@@ -63,6 +64,7 @@ def _check_norms(student, model: nn.Module, what: str) -> None:
         )
 
 
+@collected
 def layer_grad_norms(student) -> None:
     with checks.exercise("layer_grad_norms"):
         x = torch.randn(16, 12, generator=torch.Generator().manual_seed(1))
@@ -141,6 +143,7 @@ def _check_distribution(student, name: str, oracle, fan_in: int, fan_out: int, v
     return draws
 
 
+@collected
 def xavier_uniform(student) -> None:
     with checks.exercise("xavier_uniform"):
         _check_generator_is_used(student, "xavier_uniform")
@@ -165,6 +168,7 @@ def _kaiming_normal(tensor: torch.Tensor, generator: torch.Generator) -> torch.T
     return nn.init.kaiming_normal_(tensor, nonlinearity="relu", generator=generator)
 
 
+@collected
 def he_normal(student) -> None:
     with checks.exercise("he_normal"):
         _check_generator_is_used(student, "he_normal")
@@ -172,74 +176,108 @@ def he_normal(student) -> None:
             _check_distribution(student, "he_normal", _kaiming_normal, fan_in, fan_out, 2 / fan_in)
 
 
-def residual_block(block_cls) -> None:
-    with checks.exercise("ResidualBlock"):
-        for width, act in [(6, nn.Tanh()), (11, nn.Sigmoid()), (4, nn.ReLU())]:
-            torch.manual_seed(width)
-            block = block_cls(width, act)
-            checks.expect(isinstance(block, nn.Module), "ResidualBlock must be an nn.Module")
-            checks.expect(
-                not isinstance(block, models.Block),
-                "ResidualBlock must be your own class, not coursekit's",
-            )
-            linear = getattr(block, "linear", None)
-            checks.expect(
-                isinstance(linear, nn.Linear)
-                and linear.in_features == linear.out_features == width,
-                f"ResidualBlock({width}, ...) needs self.linear = nn.Linear({width}, {width})",
-            )
-            names = {n for n, _ in block.named_parameters()}
-            checks.expect(
-                {"linear.weight", "linear.bias"} <= names,
-                "the block's parameters are not registered: call super().__init__() first",
-            )
-            x = torch.randn(5, width, requires_grad=True)
+RESIDUAL_CASES = [(6, "Tanh"), (11, "Sigmoid"), (4, "ReLU")]
+
+
+def _activation(name: str) -> nn.Module:
+    return {"Tanh": nn.Tanh, "Sigmoid": nn.Sigmoid, "ReLU": nn.ReLU}[name]()
+
+
+def _block_input(width: int, rows: int) -> torch.Tensor:
+    return torch.randn(rows, width, generator=torch.Generator().manual_seed(100 + width))
+
+
+def observe_residual_block(block_cls) -> dict:
+    """Per case: what the block is, its weights, its output and dx on the grader's input;
+    then dx through a block saturated on purpose (weights 0, bias 50)."""
+    cases = []
+    for width, act in RESIDUAL_CASES:
+        torch.manual_seed(width)
+        block = block_cls(width, _activation(act))
+        linear = getattr(block, "linear", None)
+        seen = {
+            "is_module": isinstance(block, nn.Module),
+            "is_coursekit_block": isinstance(block, models.Block),
+            "linear_shape": [linear.in_features, linear.out_features]
+            if isinstance(linear, nn.Linear)
+            else None,
+            "parameters": sorted(n for n, _ in block.named_parameters())
+            if isinstance(block, nn.Module)
+            else [],
+        }
+        cases.append(seen)
+        if seen["linear_shape"] is None or not seen["is_module"]:
+            continue
+        x = _block_input(width, 5).requires_grad_(True)
+        try:
             with forbid_calls("ResidualBlock.forward", models.Block.forward, models.MLP.forward):
                 out = block(x)
-            expected = x + act(linear(x))
+        except checks.CheckFailed as exc:
+            seen["forbidden"] = str(exc)
+            continue
+        out.sum().backward()
+        seen.update(
+            weight=linear.weight.detach().clone(),
+            bias=linear.bias.detach().clone(),
+            out=out.detach(),
+            dx=x.grad.clone(),
+        )
+    block = block_cls(8, nn.Sigmoid())
+    with torch.no_grad():
+        block.linear.weight.fill_(0.0)
+        block.linear.bias.fill_(50.0)
+    x = _block_input(8, 3).requires_grad_(True)
+    block(x).sum().backward()
+    return {"cases": cases, "saturated_dx": x.grad.clone()}
+
+
+def judge_residual_block(seen: dict) -> None:
+    with checks.exercise("ResidualBlock"):
+        for (width, act), case in zip(RESIDUAL_CASES, seen["cases"], strict=True):
+            checks.expect(case["is_module"], "ResidualBlock must be an nn.Module")
+            checks.expect(
+                not case["is_coursekit_block"],
+                "ResidualBlock must be your own class, not coursekit's",
+            )
+            checks.expect(
+                case["linear_shape"] == [width, width],
+                f"ResidualBlock({width}, ...) needs self.linear = nn.Linear({width}, {width})",
+            )
+            checks.expect(
+                {"linear.weight", "linear.bias"} <= set(case["parameters"]),
+                "the block's parameters are not registered: call super().__init__() first",
+            )
+            checks.expect("forbidden" not in case, case.get("forbidden", ""))
+            # the oracle: x + act(linear(x)) with the block's own weights, by autograd
+            x = _block_input(width, 5).double().requires_grad_(True)
+            weight, bias = case["weight"].double(), case["bias"].double()
+            expected = x + _activation(act)(x @ weight.T + bias)
+            expected.sum().backward()
             checks.expect_close(
-                out,
-                expected,
-                f"ResidualBlock({width}, {type(act).__name__}) output",
-                rtol=1e-6,
-                atol=1e-6,
+                case["out"],
+                expected.detach(),
+                f"ResidualBlock({width}, {act}) output",
+                rtol=1e-5,
+                atol=1e-5,
                 hint="x + act(linear(x))",
             )
-            out.sum().backward()
-            dx = x.grad.clone()
-            x2 = x.detach().clone().requires_grad_(True)
-            (x2 + act(linear(x2))).sum().backward()
-            checks.expect_close(dx, x2.grad, "the gradient with respect to x", rtol=1e-6, atol=1e-6)
+            checks.expect_close(
+                case["dx"], x.grad, "the gradient with respect to x", rtol=1e-5, atol=1e-5
+            )
         # With saturated units, the skip path still carries the gradient: dx ~ 1.
-        block = block_cls(8, nn.Sigmoid())
-        with torch.no_grad():
-            block.linear.weight.fill_(0.0)
-            block.linear.bias.fill_(50.0)
-        x = torch.randn(3, 8, requires_grad=True)
-        block(x).sum().backward()
         checks.expect_close(
-            x.grad,
-            torch.ones_like(x),
+            seen["saturated_dx"],
+            torch.ones(3, 8),
             "dx through a saturated block (the skip path)",
             rtol=1e-6,
             atol=1e-6,
         )
 
 
-_Q_XAVIER = "7577a6624e0bebad"  # digest(LESSON, "q_xavier", <the answer>)
-_Q_RESIDUAL = "728ae649360f1268"  # likewise
+residual_block = observed(observe_residual_block, judge_residual_block)
 
 
-def q_ratio_bound(answer) -> None:
-    # 19 sigmoid derivatives between the last and the first of 20 layers, each at most 1/4
-    slope = torch.zeros(1, requires_grad=True, dtype=torch.float64)
-    torch.sigmoid(slope).backward()
-    check_number(answer, "answer_ratio_bound", slope.grad.item() ** 19, rel=1e-2)
-
-
-def q_xavier(answer) -> None:
-    check_choice(answer, "answer_xavier", LESSON, "q_xavier", _Q_XAVIER, "abcd")
-
-
-def q_residual(answer) -> None:
-    check_choice(answer, "answer_residual", LESSON, "q_residual", _Q_RESIDUAL, "abcd")
+# Conceptual questions: the kernel reports the answer, the judge knows the key.
+q_ratio_bound = answered("q_ratio_bound")
+q_xavier = answered("q_xavier")
+q_residual = answered("q_residual")

@@ -7,7 +7,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from autograder.checks.common import check_choice, check_number, forbid_calls, rng_for
+from autograder.kernel.collect.common import forbid_calls, rng_for
+from autograder.kernel.collect.record import answered, collected, observed
 from coursekit import checks, models
 from coursekit import monitor as coursekit_monitor
 
@@ -29,6 +30,7 @@ def _fraction(student, activations: torch.Tensor) -> float:
     return got
 
 
+@collected
 def dead_unit_fraction(student) -> None:
     with checks.exercise("dead_unit_fraction"):
         rng = rng_for("dead_unit_fraction")
@@ -67,6 +69,7 @@ def dead_unit_fraction(student) -> None:
             checks.fail("dead_unit_fraction of an empty batch (0 inputs) must raise a ValueError")
 
 
+@collected
 def leaky_relu_forward(student) -> None:
     with checks.exercise("leaky_relu_forward"):
         for shape, alpha in [((1, 6), 0.01), ((4, 3, 2), 0.2), ((9,), 0.5)]:
@@ -82,6 +85,7 @@ def leaky_relu_forward(student) -> None:
         )
 
 
+@collected
 def leaky_relu_backward(forward, backward) -> None:
     with checks.exercise("leaky_relu_backward"):
         for shape, alpha in [((1, 6), 0.01), ((4, 3, 2), 0.2), ((9,), 0.5)]:
@@ -115,38 +119,58 @@ def _oracle_dead(model: nn.Module, x: torch.Tensor) -> dict[str, float]:
     return {name: float((o == 0).all(dim=0).double().mean()) for name, o in outs.items()}
 
 
-def dead_units_by_layer(student) -> None:
+DEAD_LAYER_CASES = [("relu", -0.5), ("relu", -5.0), ("leaky_relu", -5.0)]
+
+
+def _dead_layer_case(activation: str, bias: float) -> tuple[nn.Module, torch.Tensor]:
+    x = torch.randn(64, 10, generator=torch.Generator().manual_seed(0))
+    model = models.mlp(10, 12, 3, 4, activation=activation, seed=2)
+    with torch.no_grad():
+        model.blocks[1].linear.bias[:6] = bias
+    return model, x
+
+
+def observe_dead_units_by_layer(student) -> dict:
+    """Per case: the student's dict, the forward hooks left behind, whether grads appeared."""
+    cases = []
+    for activation, bias in DEAD_LAYER_CASES:
+        model, x = _dead_layer_case(activation, bias)
+        got = student(model, x)
+        cases.append(
+            {
+                "got": got if isinstance(got, dict) else repr(type(got).__name__),
+                "hooks": sum(len(m._forward_hooks) for m in model.modules()),
+                "grads": any(p.grad is not None for p in model.parameters()),
+            }
+        )
+    return {"cases": cases}
+
+
+def judge_dead_units_by_layer(seen: dict) -> None:
     with checks.exercise("dead_units_by_layer"):
-        x = torch.randn(64, 10, generator=torch.Generator().manual_seed(0))
-        for activation, bias in [("relu", -0.5), ("relu", -5.0), ("leaky_relu", -5.0)]:
-            model = models.mlp(10, 12, 3, 4, activation=activation, seed=2)
-            with torch.no_grad():
-                model.blocks[1].linear.bias[:6] = bias
-            expected = _oracle_dead(model, x)
-            got = student(model, x)
-            checks.expect(isinstance(got, dict), f"must return a dict, got {type(got).__name__}")
+        for (activation, bias), case in zip(DEAD_LAYER_CASES, seen["cases"], strict=True):
+            expected = _oracle_dead(*_dead_layer_case(activation, bias))
+            got = case["got"]
+            checks.expect(isinstance(got, dict), f"must return a dict, got {got}")
             checks.expect(
                 list(got) == list(expected),
                 f"keys {list(got)}: expected the names of the ReLU modules {list(expected)}",
             )
             for name, value in expected.items():
                 checks.expect_close(got[name], value, f"{name} ({activation}, bias {bias})")
-            hooks = sum(len(m._forward_hooks) for m in model.modules())
-            checks.expect(hooks == 0, f"{hooks} forward hook(s) left on the model: remove them")
             checks.expect(
-                all(p.grad is None for p in model.parameters()),
+                case["hooks"] == 0,
+                f"{case['hooks']} forward hook(s) left on the model: remove them",
+            )
+            checks.expect(
+                not case["grads"],
                 "measuring dead units must not compute gradients: use torch.no_grad()",
             )
 
 
-_Q_RECOVER = "4ca3c86a6b83166d"  # digest(LESSON, "q_recover", <the answer>)
+dead_units_by_layer = observed(observe_dead_units_by_layer, judge_dead_units_by_layer)
 
 
-def q_recover(answer) -> None:
-    check_choice(answer, "answer_recover", LESSON, "q_recover", _Q_RECOVER, "abcd")
-
-
-def q_leaky_slope(answer) -> None:
-    x = torch.tensor(-3.0, requires_grad=True, dtype=torch.float64)
-    nn.functional.leaky_relu(x, 0.05).backward()
-    check_number(answer, "answer_leaky_slope", x.grad.item(), rel=1e-6)
+# Conceptual questions: the kernel reports the answer, the judge knows the key.
+q_recover = answered("q_recover")
+q_leaky_slope = answered("q_leaky_slope")

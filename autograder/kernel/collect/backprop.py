@@ -7,7 +7,8 @@ import math
 import numpy as np
 import torch
 
-from autograder.checks.common import check_choice, check_number, forbid_calls, rng_for
+from autograder.kernel.collect.common import forbid_calls, rng_for
+from autograder.kernel.collect.record import answered, collected, observed
 from coursekit import checks, gradcheck
 
 LESSON = "01_backprop"
@@ -33,6 +34,7 @@ def _float32_close(got, expected, name: str) -> None:
 # ---------------------------------------------------------------- layers
 
 
+@collected
 def linear_forward(student) -> None:
     with checks.exercise("linear_forward"):
         for n, d, m in LINEAR_SHAPES:
@@ -45,6 +47,7 @@ def linear_forward(student) -> None:
             _float32_close(out32, expected, "out")
 
 
+@collected
 def linear_backward(forward, backward) -> None:
     with checks.exercise("linear_backward"):
         for n, d, m in LINEAR_SHAPES:
@@ -85,6 +88,7 @@ def _elementwise(forward, backward, torch_fn, name: str, big: float) -> None:
     checks.expect_finite(backward(np.ones_like(x), cache), f"{name}_backward at ±{big:g}")
 
 
+@collected
 def relu_forward(student) -> None:
     with checks.exercise("relu_forward"):
         for shape in [(1, 5), (2, 3, 4)]:
@@ -97,11 +101,13 @@ def relu_forward(student) -> None:
         checks.expect(np.array_equal(x, before), "relu_forward changed its input x in place")
 
 
+@collected
 def relu_backward(forward, backward) -> None:
     with checks.exercise("relu_backward"):
         _elementwise(forward, backward, torch.relu, "relu", 1e3)
 
 
+@collected
 def sigmoid_forward(student) -> None:
     with checks.exercise("sigmoid_forward"):
         for shape in [(1, 4), (3, 2, 2)]:
@@ -110,11 +116,13 @@ def sigmoid_forward(student) -> None:
             checks.expect_close(out, torch.sigmoid(torch.tensor(x)), f"out for shape {shape}")
 
 
+@collected
 def sigmoid_backward(forward, backward) -> None:
     with checks.exercise("sigmoid_backward"):
         _elementwise(forward, backward, torch.sigmoid, "sigmoid", 800.0)
 
 
+@collected
 def softmax_cross_entropy(student) -> None:
     with checks.exercise("softmax_cross_entropy"):
         for n, c in [(1, 3), (7, 10), (20, 4)]:
@@ -138,6 +146,7 @@ def softmax_cross_entropy(student) -> None:
         _float32_close(loss32, loss_t.item(), "loss")
 
 
+@collected
 def numerical_gradient(student) -> None:
     with checks.exercise("numerical_gradient"):
         for shape in [(3,), (2, 4), (2, 2, 2)]:
@@ -168,52 +177,88 @@ def numerical_gradient(student) -> None:
 # ---------------------------------------------------------------- Value
 
 
+def _num(value, what: str) -> float:
+    """A Value's .data or .grad as a float, or CheckFailed saying what it is instead."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        checks.fail(f"{what} must be a number, got {type(value).__name__}")
+    return float(value)
+
+
 def _leaf(value_cls, x: float):
     v = value_cls(x)
     checks.expect(hasattr(v, "grad") and hasattr(v, "data"), "Value needs .data and .grad")
     return v
 
 
-def value_mul(value_cls) -> None:
+MUL_CASES = [(3.0, -2.0), (0.5, 4.0), (-1.5, -0.25)]
+TANH_POINTS = [-3.0, -0.4, 0.0, 0.9, 2.5]
+
+
+def observe_value_mul(value_cls) -> dict:
+    """c = a*b for each case, then one backward step: [c.data, a.grad, b.grad]; a*a; 5*a."""
+    rows = []
+    for a_, b_ in MUL_CASES:
+        a, b = _leaf(value_cls, a_), _leaf(value_cls, b_)
+        c = a * b
+        data = _num(c.data, "c.data")
+        c.grad = 1.0
+        c._backward()
+        rows.append([data, _num(a.grad, "a.grad"), _num(b.grad, "b.grad")])
+    a = _leaf(value_cls, 3.0)
+    d = a * a
+    d.grad = 1.0
+    d._backward()
+    square = _num(a.grad, "a.grad")
+    a = _leaf(value_cls, 2.0)
+    e = 5 * a  # __rmul__ with a plain number
+    e.grad = 2.0
+    e._backward()
+    return {"rows": rows, "square": square, "rmul": _num(a.grad, "a.grad")}
+
+
+def judge_value_mul(seen: dict) -> None:
     with checks.exercise("Value.__mul__"):
-        for a_, b_ in [(3.0, -2.0), (0.5, 4.0), (-1.5, -0.25)]:
-            a, b = _leaf(value_cls, a_), _leaf(value_cls, b_)
-            c = a * b
-            checks.expect_close(c.data, a_ * b_, f"({a_}) * ({b_})")
-            c.grad = 1.0
-            c._backward()
-            checks.expect_close(a.grad, b_, f"a.grad for c = a*b with a={a_}, b={b_}")
-            checks.expect_close(b.grad, a_, f"b.grad for c = a*b with a={a_}, b={b_}")
-        a = _leaf(value_cls, 3.0)
-        d = a * a
-        d.grad = 1.0
-        d._backward()
+        for (a_, b_), (data, a_grad, b_grad) in zip(MUL_CASES, seen["rows"], strict=True):
+            checks.expect_close(data, a_ * b_, f"({a_}) * ({b_})")
+            checks.expect_close(a_grad, b_, f"a.grad for c = a*b with a={a_}, b={b_}")
+            checks.expect_close(b_grad, a_, f"b.grad for c = a*b with a={a_}, b={b_}")
         checks.expect_close(
-            a.grad, 6.0, "a.grad for d = a*a", hint="accumulate with +=: a feeds both sides"
+            seen["square"], 6.0, "a.grad for d = a*a", hint="accumulate with +=: a feeds both sides"
         )
-        a = _leaf(value_cls, 2.0)
-        e = 5 * a  # __rmul__ with a plain number
-        e.grad = 2.0
-        e._backward()
-        checks.expect_close(a.grad, 10.0, "a.grad for e = 5*a with e.grad = 2 (chain rule)")
+        checks.expect_close(seen["rmul"], 10.0, "a.grad for e = 5*a with e.grad = 2 (chain rule)")
 
 
-def value_tanh(value_cls) -> None:
+value_mul = observed(observe_value_mul, judge_value_mul)
+
+
+def observe_value_tanh(value_cls) -> dict:
+    """For each point: [tanh(a).data, a.grad after one backward step with out.grad = 0.5]."""
+    rows = []
+    for x in TANH_POINTS:
+        a = _leaf(value_cls, x)
+        out = a.tanh()
+        data = _num(out.data, "out.data")
+        out.grad = 0.5
+        out._backward()
+        rows.append([data, _num(a.grad, "a.grad")])
+    return {"rows": rows}
+
+
+def judge_value_tanh(seen: dict) -> None:
     with checks.exercise("Value.tanh"):
-        for x in [-3.0, -0.4, 0.0, 0.9, 2.5]:
-            a = _leaf(value_cls, x)
-            out = a.tanh()
-            checks.expect_close(out.data, math.tanh(x), f"tanh({x})")
-            out.grad = 0.5
-            out._backward()
+        for x, (data, grad) in zip(TANH_POINTS, seen["rows"], strict=True):
+            checks.expect_close(data, math.tanh(x), f"tanh({x})")
             t = torch.tensor(x, requires_grad=True, dtype=torch.float64)
             (torch.tanh(t) * 0.5).backward()
             checks.expect_close(
-                a.grad,
+                grad,
                 t.grad.item(),
                 f"a.grad for tanh at {x} with out.grad = 0.5",
                 hint="d tanh(x)/dx = 1 - tanh(x)**2, times out.grad",
             )
+
+
+value_tanh = observed(observe_value_tanh, judge_value_tanh)
 
 
 def _reused(a, b):
@@ -239,25 +284,38 @@ def _deep_chain(a, b):
 GRAPHS = {"b = a + a; c = b + b": _reused, "diamond": _diamond, "deep chain": _deep_chain}
 
 
-def value_backward(value_cls) -> None:
+def observe_value_backward(value_cls) -> dict:
+    """For each graph: [out.grad, a.grad, b.grad] after out.backward()."""
+    rows = {}
+    for name, build in GRAPHS.items():
+        a, b = _leaf(value_cls, 0.7), _leaf(value_cls, -0.3)
+        out = build(a, b)
+        out.backward()
+        rows[name] = [_num(out.grad, "out.grad"), _num(a.grad, "a.grad"), _num(b.grad, "b.grad")]
+    return {"rows": rows}
+
+
+def judge_value_backward(seen: dict) -> None:
     with checks.exercise("Value.backward"):
         for name, build in GRAPHS.items():
-            a, b = _leaf(value_cls, 0.7), _leaf(value_cls, -0.3)
-            out = build(a, b)
-            out.backward()
+            out_grad, a_grad, b_grad = seen["rows"][name]
             at = torch.tensor(0.7, requires_grad=True, dtype=torch.float64)
             bt = torch.tensor(-0.3, requires_grad=True, dtype=torch.float64)
             build(at, bt).backward()
             hint = "visit nodes in reverse topological order, each once, and start from grad 1"
-            checks.expect_close(out.grad, 1.0, f"{name}: the output's own grad")
-            for leaf, oracle, label in ((a, at, "a"), (b, bt, "b")):
+            checks.expect_close(out_grad, 1.0, f"{name}: the output's own grad")
+            for got, oracle, label in ((a_grad, at, "a"), (b_grad, bt, "b")):
                 expected = 0.0 if oracle.grad is None else oracle.grad.item()  # unused leaf
-                checks.expect_close(leaf.grad, expected, f"{name}: {label}.grad", hint=hint)
+                checks.expect_close(got, expected, f"{name}: {label}.grad", hint=hint)
+
+
+value_backward = observed(observe_value_backward, judge_value_backward)
 
 
 # ---------------------------------------------------------------- network and questions
 
 
+@collected
 def two_layer_net(student) -> None:
     with checks.exercise("two_layer_net"):
         for n, d, h, c in [(1, 4, 3, 2), (9, 6, 5, 3)]:
@@ -283,25 +341,7 @@ def two_layer_net(student) -> None:
                 checks.expect_close(grads[key], tp[key].grad, f"grads[{key!r}] (N={n})")
 
 
-_Q_BACKWARD = "d5be819e04652178"  # digest(LESSON, "q_backward", <the answer>)
-
-
-def q_backward(answer) -> None:
-    check_choice(answer, "answer_backward", LESSON, "q_backward", _Q_BACKWARD, "abcd")
-
-
-def q_chain_rule(answer) -> None:
-    # d/dw (w*x - t)**2 at w = 1.5, x = -2, t = 1, by autograd
-    w = torch.tensor(1.5, requires_grad=True, dtype=torch.float64)
-    ((w * -2.0 - 1.0) ** 2).backward()
-    check_number(answer, "answer_chain_rule", w.grad.item(), rel=1e-6)
-
-
-def q_vanishing(answer) -> None:
-    # the largest possible product of 10 sigmoid derivatives
-    x = torch.zeros(1, requires_grad=True, dtype=torch.float64)
-    out = x
-    for _ in range(10):
-        out = torch.sigmoid(out) - 0.5  # keep the argument at 0: the derivative's maximum
-    out.backward()
-    check_number(answer, "answer_vanishing", x.grad.item(), rel=1e-2)
+# Conceptual questions: the kernel reports the answer, the judge knows the key.
+q_backward = answered("q_backward")
+q_chain_rule = answered("q_chain_rule")
+q_vanishing = answered("q_vanishing")

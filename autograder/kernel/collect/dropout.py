@@ -12,7 +12,7 @@ import math
 import numpy as np
 import torch
 
-from autograder.checks.common import check_choice, check_number
+from autograder.kernel.collect.record import answered, collected
 from coursekit import checks
 
 LESSON = "05_dropout"
@@ -37,6 +37,7 @@ def _torch_statistics(p: float, x: np.ndarray) -> tuple[float, float]:
     return float(np.mean(out == 0)), float(out[out != 0][0] / x.flat[0]) if np.any(out) else 0.0
 
 
+@collected
 def dropout_forward(student) -> None:
     with checks.exercise("dropout_forward"):
         x = np.full(SHAPE, 2.0)
@@ -96,6 +97,7 @@ def dropout_forward(student) -> None:
             checks.fail(f"dropout_forward with p={bad} must raise a ValueError (p is in [0, 1])")
 
 
+@collected
 def dropout_backward(forward, backward) -> None:
     with checks.exercise("dropout_backward"):
         rng = np.random.default_rng(11)
@@ -122,19 +124,7 @@ def dropout_backward(forward, backward) -> None:
         checks.expect_close(dx, np.zeros_like(dout), "dx for p=1 (nothing passes)")
 
 
-_Q_ALL_DROPPED = "b9bbbea9c331d358"  # digest(LESSON, "q_all_dropped", <the answer>)
-_Q_WHY_SCALE = "698caf97c942bb29"  # likewise
-
-
-def q_all_dropped(answer) -> None:
-    check_choice(answer, "answer_all_dropped", LESSON, "q_all_dropped", _Q_ALL_DROPPED, "abcd")
-
-
-def q_why_scale(answer) -> None:
-    check_choice(answer, "answer_why_scale", LESSON, "q_why_scale", _Q_WHY_SCALE, "abcd")
-
-
-def q_kept_value(answer) -> None:
-    # a kept unit with activation 2.0 under p = 0.2, as torch.nn.Dropout scales it
-    out = torch.nn.Dropout(0.2).train()(torch.full((1000,), 2.0, dtype=torch.float64))
-    check_number(answer, "answer_kept_value", float(out[out != 0][0]), rel=1e-6)
+# Conceptual questions: the kernel reports the answer, the judge knows the key.
+q_all_dropped = answered("q_all_dropped")
+q_why_scale = answered("q_why_scale")
+q_kept_value = answered("q_kept_value")
