@@ -10,6 +10,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from autograder.judge.verdicts import hidden_call
+
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 HIDDEN_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 
@@ -29,7 +31,7 @@ def master_problems(path: Path) -> list[str]:
 
     Checks: valid JSON notebook; no outputs; unique grade ids; solution markers
     only in solution cells; hidden-test markers only in grade cells; balanced
-    markers; points on every grade cell.
+    markers; points on every grade cell; every test cell calls a hidden check.
     """
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
@@ -59,6 +61,12 @@ def master_problems(path: Path) -> list[str]:
                 problems.append(f"{label}: {n_begin} '{begin}' but {n_end} '{end}'")
         if meta.get("grade") and "points" not in meta:
             problems.append(f"{label}: grade cell without points")
+        if meta.get("grade") and cell.get("cell_type") == "code" and not hidden_call(source):
+            problems.append(
+                f"{label}: a test cell's points are decided by the judge: its hidden region "
+                "must call a check of autograder.kernel.collect (import … as hidden; "
+                "hidden.<check>(…))"
+            )
     for grade_id, count in ids.items():
         if count > 1:
             problems.append(f"{path.name}: grade id '{grade_id}' is used by {count} cells")

@@ -63,3 +63,22 @@ def test_not_json_is_reported(fixture_course):
     path.write_text("{ not json")
     (problem,) = master_problems(path)
     assert "not a readable notebook" in problem
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        "",  # no hidden region at all
+        "### BEGIN HIDDEN TESTS\nassert add(2, 2) == 4\n### END HIDDEN TESTS",  # judged in-kernel
+        "### BEGIN HIDDEN TESTS\nfrom autograder.kernel.collect import examples as hidden\n\n"
+        "hidden.no_such_check(add)\n### END HIDDEN TESTS",
+    ],
+    ids=["none", "plain assert", "unknown check"],
+)
+def test_a_test_cell_the_judge_cannot_grade_is_named(fixture_course, hidden):
+    def strip(cells):
+        cell = _cell(cells, "test_add")
+        cell["source"] = cell["source"].split("### BEGIN HIDDEN TESTS")[0] + hidden
+
+    problems = master_problems(_edit(fixture_course, strip))
+    assert any("(test_add)" in p and "hidden check" in p for p in problems), problems

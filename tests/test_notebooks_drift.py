@@ -34,7 +34,7 @@ def test_no_stray_student_notebooks():
 
 
 _HIDDEN_LINE = re.compile(
-    r"^(from autograder\.checks import \w+ as hidden|hidden\.\w+\([\w, ]*\))$"
+    r"^(from autograder\.kernel\.collect import \w+ as hidden|hidden\.\w+\([\w, ]*\))$"
 )
 
 

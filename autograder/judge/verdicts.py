@@ -50,6 +50,23 @@ def _source(cell: dict) -> str:
     return "".join(src) if isinstance(src, list) else str(src)
 
 
+def hidden_call(source: str) -> tuple[str, str] | None:
+    """(module, check) that a test cell's hidden region calls, if it calls one that exists."""
+    if "### BEGIN HIDDEN TESTS" not in source:
+        return None
+    text = source.split("### BEGIN HIDDEN TESTS", 1)[1]
+    module, call = _IMPORT.search(text), _CALL.search(text)
+    if not (module and call):
+        return None
+    try:
+        found = importlib.import_module(f"autograder.kernel.collect.{module.group(1)}")
+    except ImportError:
+        return None
+    if getattr(getattr(found, call.group(1), None), "kind", None) is None:
+        return None
+    return module.group(1), call.group(1)
+
+
 def hidden_checks(master: dict, lesson: str) -> dict[str, HiddenCheck]:
     """{grade id: its hidden check} for every test cell of the master."""
     found = {}
@@ -57,10 +74,9 @@ def hidden_checks(master: dict, lesson: str) -> dict[str, HiddenCheck]:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if not meta.get("grade") or cell.get("cell_type") != "code":
             continue
-        text = _source(cell).split("### BEGIN HIDDEN TESTS", 1)[-1]
-        module, call = _IMPORT.search(text), _CALL.search(text)
-        if module and call:
-            found[meta["grade_id"]] = HiddenCheck(lesson, module.group(1), call.group(1))
+        called = hidden_call(_source(cell))
+        if called is not None:
+            found[meta["grade_id"]] = HiddenCheck(lesson, *called)
     return found
 
 
@@ -82,11 +98,19 @@ def _kernel_error(cell: dict) -> str | None:
     return None
 
 
+def _check(hidden: HiddenCheck) -> Any:
+    module = importlib.import_module(f"autograder.kernel.collect.{hidden.module}")
+    return getattr(module, hidden.function)
+
+
+def _kind(hidden: HiddenCheck) -> str | None:
+    return getattr(_check(hidden), "kind", None)
+
+
 def run_check(hidden: HiddenCheck, payload: Any) -> None:
     """Judge one report; raises CheckFailed naming the mistake."""
-    module = importlib.import_module(f"autograder.kernel.collect.{hidden.module}")
-    check = getattr(module, hidden.function)
-    kind = getattr(check, "kind", None)
+    check = _check(hidden)
+    kind = _kind(hidden)
     if kind == "collected":
         students = len(inspect.signature(check.check).parameters)
         replay_check(check.check, payload, students)
@@ -123,14 +147,7 @@ def judge_cell(grade_id: str, hidden: HiddenCheck | None, cell: dict) -> CellVer
     try:
         run_check(hidden, payload)
     except CheckFailed as exc:
-        if (
-            error is None
-            and getattr(
-                importlib.import_module(f"autograder.kernel.collect.{hidden.module}"),
-                hidden.function,
-            ).kind
-            != "answered"
-        ):
+        if error is None and _kind(hidden) != "answered":  # an honest kernel fails alike
             tampered = tampered or "the kernel's own check passed where the judge's failed"
         return CellVerdict(grade_id, False, f"{type(exc).__name__}: {exc}", tampered)
     except Exception as exc:  # a report the checks cannot even read: never points
