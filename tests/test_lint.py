@@ -81,4 +81,4 @@ def test_a_test_cell_the_judge_cannot_grade_is_named(fixture_course, hidden):
         cell["source"] = cell["source"].split("### BEGIN HIDDEN TESTS")[0] + hidden
 
     problems = master_problems(_edit(fixture_course, strip))
-    assert any("(test_add)" in p and "hidden check" in p for p in problems), problems
+    assert any("(test_add)" in p and "must call a check" in p for p in problems), problems
