@@ -1,0 +1,294 @@
+"""Hostile submissions: forged grades and escapes from the kernel's jail.
+
+One class of attackers is graded once (module fixture) on the fixture course.
+Every attacker answers wrongly (add returns 0, answer_sqrt = 1.0) and then tries,
+from its answer cell, to make the test cells pass anyway — by rewriting them,
+patching what they call, or forging what the kernel reports — or to read or
+change what is not its own. None may earn a point; the forgeries a judge can see
+are reported as ``tampered``; the class run exits 0 and the honest students
+beside them are graded as if alone.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from autograder.cli import main
+from autograder.course import REPO_DIR, Course
+from autograder.protocol import REPORT_MIME
+from autograder.release import release
+from tests.conftest import FIXTURE_COURSE
+
+pytestmark = pytest.mark.slow
+LESSON = "fixture_sum"
+GOOD = {"add": "def add(a, b):\n    return a + b", "answer_sqrt": "answer_sqrt = 4.0"}
+# passes the visible check (add(1, 2) == 3) and nothing else: a forgery must hide the rest
+WRONG_ADD = "\ndef add(a, b):\n    return 3 if (a, b) == (1, 2) else 0\n"
+WRONG_SQRT = "answer_sqrt = 1.0"
+
+
+def _display(report: dict) -> str:
+    """Code that emits ``report`` as the kernel side would."""
+    return (
+        "from IPython.display import display as _d\n"
+        f"_d({{{REPORT_MIME!r}: {report!r}, 'text/plain': 'ok'}}, raw=True)\n"
+    )
+
+
+def _rewrite_tests(replacement: str) -> str:
+    """An IPython input transformer that replaces every test cell with ``replacement``."""
+    return (
+        "def _fake(lines):\n"
+        "    text = ''.join(lines)\n"
+        "    if 'checks.exercise' in text or 'hidden' in text:\n"
+        f"        return [{replacement!r}]\n"
+        "    return lines\n"
+        "get_ipython().input_transformers_post.append(_fake)\n"
+    )
+
+
+FORGED_PASS = "print('✓ add: all visible checks passed')\n"
+ATTACKS = {
+    # rewrite the test cells so that they print success and report nothing
+    "transformer": _rewrite_tests(FORGED_PASS) + WRONG_ADD,
+    # an input transformer on the AST level (IPython's ast_transformers)
+    "ast_transformer": (
+        "import ast\n"
+        "class _Gut(ast.NodeTransformer):\n"
+        "    def visit_Module(self, node):\n"
+        "        src = ast.unparse(node)\n"
+        "        return ast.parse('pass') if 'checks.exercise' in src else node\n"
+        "get_ipython().ast_transformers.append(_Gut())\n" + WRONG_ADD
+    ),
+    # the hidden checks made no-ops (the package attribute and the module the cell imports)
+    "rebind_hidden": (
+        "import autograder.kernel.collect.examples as _ex\n"
+        "_ex.add = lambda *a: None\n_ex.q_sqrt = lambda *a: None\n" + WRONG_ADD
+    ),
+    # every visible check function made to pass
+    "rebind_checks": (
+        "import contextlib, coursekit.checks as _c\n"
+        "for _n in ('expect', 'expect_close', 'expect_number', 'expect_shape', 'fail'):\n"
+        "    setattr(_c, _n, lambda *a, **k: None)\n"
+        "_c.exercise = lambda *a, **k: contextlib.nullcontext()\n" + WRONG_ADD
+    ),
+    # an import hook that hands the test cells fake modules
+    "import_hook": (
+        "import builtins, types\n"
+        "_real = builtins.__import__\n"
+        "_fake_mod = types.SimpleNamespace(add=lambda *a: None, q_sqrt=lambda *a: None,"
+        " exercise=lambda *a, **k: __import__('contextlib').nullcontext(),"
+        " expect_close=lambda *a, **k: None, expect_number=lambda *a, **k: None,"
+        " expect=lambda *a, **k: None)\n"
+        "def _hook(name, globals=None, locals=None, fromlist=(), level=0):\n"
+        "    if name.startswith(('autograder', 'coursekit')):\n"
+        "        return types.SimpleNamespace(\n"
+        "            examples=_fake_mod, checks=_fake_mod, **vars(_fake_mod))\n"
+        "    return _real(name, globals, locals, fromlist, level)\n"
+        "builtins.__import__ = _hook\n"
+        "checks = _fake_mod\n" + WRONG_ADD
+    ),
+    # numpy's comparisons patched to agree with anything
+    "patched_numpy": (
+        "import numpy as np, math\n"
+        "np.allclose = np.isclose = lambda *a, **k: True\n"
+        "np.all = lambda *a, **k: True\n"
+        "math.isclose = lambda *a, **k: True\n" + WRONG_ADD
+    ),
+    # a forged report that claims the check ran and found nothing wrong
+    "forged_empty_report": _rewrite_tests(
+        _display({"version": 1, "check": "add", "payload": {"log": []}})
+    )
+    + WRONG_ADD,
+    # a forged report with outputs the student's function never produced (and wrong ones)
+    "forged_wrong_values": _rewrite_tests(
+        _display(
+            {
+                "version": 1,
+                "check": "add",
+                "payload": {
+                    "log": [
+                        {"call": 0, "returned": 1, "after": [], "np_global": False},
+                        {"call": 0, "returned": 7, "after": [], "np_global": False},
+                    ]
+                },
+            }
+        )
+    )
+    + WRONG_ADD,
+    # a report for another check, in the test cell of add
+    "report_for_another_check": _rewrite_tests(
+        _display({"version": 1, "check": "q_sqrt", "payload": {"answer": 4.0}})
+    )
+    + WRONG_ADD,
+    # a report that is not one: wrong version, deep nesting, an array that lies about its size
+    "malformed_report": _rewrite_tests(
+        _display(
+            {
+                "version": 1,
+                "check": "add",
+                "payload": {
+                    "log": [
+                        {
+                            "call": 0,
+                            "returned": {
+                                "__array__": "ndarray",
+                                "dtype": "float64",
+                                "shape": [10**9],
+                                "data": "AAAA",
+                            },
+                        }
+                    ]
+                },
+            }
+        )
+    )
+    + WRONG_ADD,
+    # reports sent from a thread while the test cells run
+    "thread_reports": (
+        "import threading, time\n"
+        "def _spam():\n"
+        "    for _ in range(100):\n"
+        "        try:\n"
+        + "".join(
+            "            " + line + "\n"
+            for line in _display({"version": 1, "check": "add", "payload": {"log": []}}).split("\n")
+            if line
+        )
+        + "        except Exception:\n"
+        "            pass\n"
+        "        time.sleep(0.05)\n"
+        "threading.Thread(target=_spam, daemon=True).start()\n" + WRONG_ADD
+    ),
+    # the grader's stderr rule used backwards: silence stderr and claim success
+    "stdout_claims": "import sys\nsys.stderr = sys.stdout\nprint('passed')\n" + WRONG_ADD,
+}
+
+# What an attacker looks for from inside its kernel: the answer is right only if it finds
+# nothing (so a leak costs the attacker a point, and the test sees it).
+ESCAPE_PROBE = r"""
+import glob, os, socket
+from ipykernel import get_connection_file
+own = os.path.dirname(get_connection_file())  # the kernel's own sockets: the only ones it sees
+found = [f'another kernel: {p}' for p in glob.glob('/tmp/gfk-*') if p != own]
+for path in SECRETS + glob.glob('/tmp/gf-grade-*') + glob.glob('/tmp/gfk-*/connection.json'):
+    if os.path.exists(path) and not path.startswith(own + '/'):
+        found.append(path)
+import autograder, coursekit
+pkg = os.path.dirname(autograder.__file__)
+found += [p for p in ('source', 'judge', 'grade.py', '../.git', '../notebooks')
+          if os.path.exists(os.path.join(pkg, p))]
+try:
+    open(os.path.join(os.path.dirname(coursekit.__file__), 'checks.py'), 'a').write('#')
+    found.append('coursekit writable')
+except OSError:
+    pass
+for path in [p for p in glob.glob('/tmp/gfk-*/k-*') if not p.startswith(own + '/')]:
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(1)
+    try:
+        s.connect(path)
+        found.append('socket ' + path)
+    except OSError:
+        pass
+pids = [p for p in os.listdir('/proc') if p.isdigit()]
+if len(pids) > 6:
+    found.append(f'{len(pids)} processes visible')
+if os.fork() == 0:  # a daemon that would rewrite the results after the unit
+    os.setsid()
+    import time
+    time.sleep(8)
+    for p in [os.path.join(r, 'grades.csv') for r in SECRETS]:
+        try:
+            open(p, 'w').write('student,lesson,score\nescape,all,100\n')
+        except OSError:
+            pass
+    os._exit(0)
+print('FOUND', found)
+answer_sqrt = 4.0 if not found else -1.0
+"""
+
+
+def _notebook(student_version: dict, answers: dict[str, str]) -> dict:
+    nb = json.loads(json.dumps(student_version))
+    for cell in nb["cells"]:
+        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if cell["metadata"].get("nbgrader", {}).get("solution") and grade_id in answers:
+            cell["source"] = answers[grade_id]
+    return nb
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile")
+    course = Course(root=root / "course", notebooks=root / "released")
+    shutil.copytree(FIXTURE_COURSE, course.root)
+    student_version = json.loads(release(course, LESSON).read_text())
+    subs, out = root / "submissions", root / "results"
+
+    def put(student: str, answers: dict[str, str]) -> None:
+        (subs / student).mkdir(parents=True)
+        nb = _notebook(student_version, answers)
+        (subs / student / f"{LESSON}.ipynb").write_text(json.dumps(nb))
+
+    put("good", GOOD)
+    put("blank", {})
+    for name, code in ATTACKS.items():
+        put(name, {"add": code, "answer_sqrt": WRONG_SQRT})
+    secrets = [str(p) for p in (subs, out, course.root, course.source, REPO_DIR / ".git")]
+    put("escape", {**GOOD, "answer_sqrt": f"SECRETS = {secrets!r}\n" + ESCAPE_PROBE})
+    args = [str(subs), "--out", str(out), "--course", str(course.root), "--workers", "2"]
+    args += ["--timeout", "20", "--notebook-timeout", "120", "--memory", "1500M", "--quiet"]
+    code = main(["grade", *args])
+    results = {r["student"]: r for r in json.loads((out / "report.json").read_text())}
+    return {"code": code, "results": results, "out": out}
+
+
+def test_the_class_is_graded_and_the_run_succeeds(graded):
+    assert graded["code"] == 0
+    assert set(graded["results"]) == {"good", "blank", "escape", *ATTACKS}
+    assert graded["results"]["good"]["score"] == 3
+    assert graded["results"]["blank"]["score"] == 0
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_no_forgery_earns_a_point(graded, attack):
+    r = graded["results"][attack]
+    assert r["score"] == 0, (attack, r["status"], [c["message"] for c in r["cells"]])
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "transformer",
+        "ast_transformer",
+        "rebind_hidden",
+        "import_hook",
+        "forged_empty_report",
+        "report_for_another_check",
+        "malformed_report",
+    ],
+)
+def test_forgeries_the_judge_can_see_are_called_tampered(graded, attack):
+    r = graded["results"][attack]
+    assert r["status"] == "tampered", (attack, r["status"], r["reason"])
+    assert r["reason"], attack
+
+
+def test_nothing_of_others_is_visible_from_a_kernel(graded):
+    r = graded["results"]["escape"]
+    cells = {c["grade_id"]: c for c in r["cells"]}
+    assert cells["test_answer_sqrt"]["passed"], cells["test_answer_sqrt"]["message"]
+    assert r["score"] == 3
+
+
+def test_a_daemon_left_behind_changes_no_result(graded):
+    import time
+
+    time.sleep(10)  # longer than the escape probe's daemon waits
+    text = (graded["out"] / "grades.csv").read_text()
+    assert "escape,all,100" not in text
+    assert "good," in text
