@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 LESSON ?= 01_backprop
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test lint format release validate bench browser clean
+.PHONY: setup lab test lint format release validate bench browser clean grading-sandbox
 
 setup:
 	@bash scripts/setup.sh
@@ -17,6 +17,7 @@ lab: setup
 
 test: setup
 	@bash scripts/install-browser.sh
+	@bash scripts/install-sandbox.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -24,6 +25,10 @@ test: setup
 lint: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The grader's jail (Debian's bubblewrap), for instructors who grade: `make grading-sandbox`.
+grading-sandbox:
+	@bash scripts/install-sandbox.sh
 
 release: setup
 	$(BIN)/autograder release
