@@ -87,7 +87,13 @@ def encode(value: Any, depth: int = 0) -> Any:
         report["requires_grad"] = bool(getattr(value, "requires_grad", False))
         return report
     if isinstance(value, BaseException):
-        return {"__raised__": type(value).__name__, "message": str(value)[:500]}
+        # named by its nearest built-in class: a check that catches ValueError must catch the
+        # student's own subclass of it on the judge's side too
+        base = next(c for c in type(value).__mro__ if c.__module__ == "builtins")
+        text = str(value)[:500]
+        if base is not type(value):
+            text = f"{type(value).__name__}: {text}"
+        return {"__raised__": base.__name__, "message": text}
     if isinstance(value, list | tuple):
         items = [encode(v, depth + 1) for v in value]
         return {"__tuple__": items} if isinstance(value, tuple) else items

@@ -142,7 +142,7 @@ def judge_cell(grade_id: str, hidden: HiddenCheck | None, cell: dict) -> CellVer
     except protocol.BadReport as exc:
         return CellVerdict(grade_id, False, "malformed report", f"malformed report: {exc}")
     if check != hidden.function:
-        why = f"reported for {check[:60]!r} in the cell of {hidden.function!r}"
+        why = f"another check's report ({check[:60]!r}) in the cell of {hidden.function!r}"
         return CellVerdict(grade_id, False, "the report is for another check", why)
     try:
         run_check(hidden, payload)

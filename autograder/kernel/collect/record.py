@@ -131,9 +131,11 @@ def _after(value: Any, before: Any) -> dict:
 
 
 def _global_states() -> tuple:
+    """NumPy's legacy global generator (key and position) and torch's global generator."""
     import torch
 
-    return np.random.get_state()[1].copy(), torch.random.get_rng_state()  # noqa: NPY002
+    legacy = np.random.get_state()  # noqa: NPY002
+    return (legacy[1].copy(), legacy[2]), torch.random.get_rng_state()
 
 
 class Recording:
@@ -161,7 +163,9 @@ class Recording:
 
                 entry["after"] = [_after(v, b) for v, b in zip(found, before, strict=True)]
                 np_now, torch_now = _global_states()
-                entry["np_global"] = not np.array_equal(np_state, np_now)
+                entry["np_global"] = np_state[1] != np_now[1] or not np.array_equal(
+                    np_state[0], np_now[0]
+                )
                 entry["torch_global"] = not torch.equal(torch_state, torch_now)
                 self.log.append(entry)
             return result
