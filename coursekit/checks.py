@@ -10,8 +10,10 @@ nbgrader scores a test cell 0 if it writes anything to stderr.
 from __future__ import annotations
 
 import contextlib
+import inspect
+import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -192,3 +194,126 @@ def expect_number(answer: Any, name: str) -> None:
         raise CheckFailed(f"{name} must be a number, got {type(answer).__name__}: {answer!r}")
     if not np.isfinite(answer):
         raise CheckFailed(f"{name} must be finite, got {answer}")
+
+
+def expect_raises(exception: type[BaseException], call: Callable[[], Any], message: str) -> None:
+    """Check that ``call()`` raises ``exception`` (e.g. a ValueError for a bad argument)."""
+    try:
+        call()
+    except exception:
+        return
+    raise CheckFailed(message)
+
+
+@contextlib.contextmanager
+def case(what: str) -> Iterator[None]:
+    """Name the case being checked when the student's code crashes in it.
+
+    ``with checks.case("in eval mode (train=False)"): ...`` turns a crash into
+    "in eval mode (train=False): raised TypeError: ... (at line N: ...)".
+    """
+    try:
+        yield
+    except CheckFailed:
+        raise
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        raise CheckFailed(f"{what}: raised {type(exc).__name__}: {exc}{_where(exc)}") from exc
+
+
+@contextlib.contextmanager
+def forbid_calls(name: str, *functions: Callable) -> Iterator[None]:
+    """Fail if any of ``functions`` runs inside the block, however it was imported.
+
+    For exercises whose answer the course library or PyTorch already has: the
+    student's ``name`` must compute it, not call it (the library is the oracle).
+    """
+    codes = {}
+    for fn in functions:
+        fn = inspect.unwrap(getattr(fn, "__func__", fn))
+        code = getattr(fn, "__code__", None)
+        if code is not None:
+            codes[code] = f"{fn.__module__}.{fn.__qualname__}"
+    called: list[str] = []
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code in codes:
+            called.append(codes[frame.f_code])
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        yield
+    finally:
+        sys.setprofile(previous)
+    if called:
+        raise CheckFailed(
+            f"{name} calls {called[0]}: the exercise is to write it yourself "
+            "(the library's version is there to check you, not to be called)"
+        )
+
+
+def expect_same_distribution(
+    got: Any, reference: Any, name: str, min_p: float = 1e-6, hint: str = ""
+) -> None:
+    """Check that the values of ``got`` are distributed like ``reference`` (two-sample
+    Kolmogorov-Smirnov test; a correct draw fails it with probability ``min_p``)."""
+    from scipy import stats
+
+    p = stats.ks_2samp(
+        to_numpy(got).astype(np.float64).ravel(), to_numpy(reference).astype(np.float64).ravel()
+    ).pvalue
+    if p <= min_p:
+        message = f"{name}: the values are not distributed like the reference (KS p = {p:.1e})"
+        raise CheckFailed(message + (f". Hint: {hint}" if hint else ""))
+
+
+#: exercises a ``needs`` block found unfinished in this session
+_unfinished: set[str] = set()
+
+
+def _not_implemented_in(exc: BaseException, names: Sequence[str]) -> str | None:
+    """The exercise among ``names`` whose code raised ``exc`` (innermost frame first)."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    for frame in reversed(frames):
+        for name in names:
+            if frame.name == name.rsplit(".", 1)[-1]:
+                return name
+    return None
+
+
+@contextlib.contextmanager
+def needs(*names: str) -> Iterator[None]:
+    """Run a cell that uses the exercises ``names``; if one is unfinished, say so in one line.
+
+    Inside the block, a ``NotImplementedError`` (the exercise still holds
+    ``raise NotImplementedError()``) ends the block and prints one line naming
+    the exercise to finish, instead of a traceback. A ``NameError`` does the same
+    when one of ``names`` was found unfinished by an earlier cell (that cell's
+    results are missing). Any other error is raised as usual.
+    """
+    if not names:
+        raise ValueError("needs() takes the names of the exercises the cell uses")
+    try:
+        yield
+    except NotImplementedError as exc:
+        name = _not_implemented_in(exc, names) or names[0]
+        _unfinished.add(name)
+        print(_needs_line(name))
+    except NameError:
+        waiting = [n for n in names if n in _unfinished]
+        if not waiting:
+            raise
+        print(_needs_line(waiting[0]))
+    else:
+        _unfinished.difference_update(names)
+
+
+def _needs_line(name: str) -> str:
+    return (
+        f"⏸ This cell needs {name}, which is not implemented yet: finish that exercise, "
+        "run its cell and its test, then run this cell again."
+    )

@@ -20,6 +20,18 @@ from autograder.judge.verdicts import hidden_checks, judge_cell
 from coursekit.checks import CheckFailed
 
 _MAGIC = re.compile(r"^\s*[%!].*$", re.MULTILINE)
+HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+
+
+def visible_part(source: str) -> str:
+    """A test cell's source without its hidden region: what the student's copy runs."""
+    return source.split(HIDDEN_BEGIN, 1)[0]
+
+
+def is_question(test_id: str) -> bool:
+    """A conceptual question's test cell: its visible check cannot tell a wrong answer
+    from a right one without giving the answer away, so only the hidden check grades it."""
+    return test_id.startswith("test_answer_")
 
 
 @dataclass
@@ -70,10 +82,14 @@ class LessonCells:
     def source(self, grade_id: str) -> str:
         return next(c.source for c in self.cells if c.grade_id == grade_id)
 
-    def run(self, test_id: str, edits: list[tuple[str, str, str]] = ()) -> Outcome:
+    def run(
+        self, test_id: str, edits: list[tuple[str, str, str]] = (), visible_only: bool = False
+    ) -> Outcome:
         """Run the set-up cell, the solution cells before ``test_id`` (edited), then the test.
 
         ``edits``: (solution grade id, old text, new text); each old text must occur.
+        ``visible_only``: run the test cell without its hidden region, as the student's
+        version does; the outcome passes when no check failed.
         """
         patched = {}
         for grade_id, old, new in edits:
@@ -89,11 +105,21 @@ class LessonCells:
                     continue
                 code = _MAGIC.sub("", patched.get(cell.grade_id, cell.source))
                 if cell.grade_id == test_id:
+                    if visible_only:
+                        return self._visible(test_id, visible_part(code), namespace)
                     return self._judged(test_id, code, namespace)
                 exec(compile(code, f"<cell {cell.index}: {cell.grade_id}>", "exec"), namespace)
         finally:
             torch.set_default_dtype(dtype)  # the set-up cell may change it
         raise ValueError(f"no test cell {test_id!r}")
+
+    def _visible(self, test_id: str, code: str, namespace: dict) -> Outcome:
+        """Run the visible part of a test cell; it passes when nothing is raised."""
+        try:
+            exec(compile(code, f"<{test_id}, visible part>", "exec"), namespace)
+        except (Exception, SystemExit) as exc:
+            return Outcome(False, exc)
+        return Outcome(True)
 
     def _judged(self, test_id: str, code: str, namespace: dict) -> Outcome:
         """Run the test cell as the kernel would (its report captured), then judge it."""
@@ -134,16 +160,24 @@ def assert_loses_points(outcome: Outcome, description: str) -> None:
     assert len(str(outcome.error)) > 25, f"{description}: message too terse: {outcome.message}"
 
 
-def standard_tests(lesson: LessonCells, wrong: list, fixed_names: list[str]) -> dict:
+def standard_tests(
+    lesson: LessonCells, wrong: list, fixed_names: list[str], visible_messages: dict[str, str]
+) -> dict:
     """The tests every lesson module runs, for ``globals().update(...)``:
 
-    - the master's solution passes every test cell (earns every point);
+    - the master's solution passes every test cell (earns every point), and its visible part;
     - each plausible wrong implementation in ``wrong`` fails its test cell with a check's
       message (``(test cell, mistake, [(solution cell, correct text, wrong text), ...])``);
+    - each one fails the VISIBLE part of its test cell too, with a message that names the
+      mistake: it contains ``visible_messages[mistake]`` (visible checks ask everything
+      grading asks). Conceptual questions are left out: their visible check cannot tell a
+      wrong answer without giving the right one away;
     - every exercise has at least two wrong implementations;
     - the fixed names of DESIGN.md are the graded functions.
     """
     import pytest
+
+    exercises = [w for w in wrong if not is_question(w[0])]
 
     @pytest.mark.parametrize("test_id", lesson.ids("test"))
     def test_master_solution_earns_every_point(test_id):
@@ -159,6 +193,27 @@ def standard_tests(lesson: LessonCells, wrong: list, fixed_names: list[str]) -> 
         assert_loses_points(outcome, mistake)
         assert outcome.tampered is None, f"{mistake}: an honest kernel was called tampered"
 
+    @pytest.mark.parametrize("test_id", lesson.ids("test"))
+    def test_master_solution_passes_the_visible_checks(test_id):
+        outcome = lesson.run(test_id, visible_only=True)
+        assert outcome.passed, outcome.message
+
+    @pytest.mark.parametrize(
+        ("test_id", "mistake", "edits"), exercises, ids=[f"{t}: {m}" for t, m, _ in exercises]
+    )
+    def test_plausible_mistake_fails_the_visible_checks(test_id, mistake, edits):
+        outcome = lesson.run(test_id, edits, visible_only=True)
+        assert_loses_points(outcome, f"{mistake} (visible checks only)")
+        expected = visible_messages.get(mistake)
+        assert expected is not None, f"no expected visible message for {mistake!r}"
+        assert expected in str(outcome.error), (
+            f"{mistake}: the visible message does not name the mistake ({expected!r} "
+            f"missing): {outcome.message}"
+        )
+
+    def test_every_visible_message_belongs_to_a_mistake():
+        assert set(visible_messages) == {m for _, m, _ in exercises}
+
     def test_every_exercise_has_at_least_two_wrong_implementations():
         counts = {t: sum(1 for w in wrong if w[0] == t) for t in lesson.ids("test")}
         assert all(n >= 2 for n in counts.values()), counts
@@ -171,6 +226,9 @@ def standard_tests(lesson: LessonCells, wrong: list, fixed_names: list[str]) -> 
     tests = (
         test_master_solution_earns_every_point,
         test_plausible_mistake_loses_points,
+        test_master_solution_passes_the_visible_checks,
+        test_plausible_mistake_fails_the_visible_checks,
+        test_every_visible_message_belongs_to_a_mistake,
         test_every_exercise_has_at_least_two_wrong_implementations,
         test_fixed_names_are_graded,
     )

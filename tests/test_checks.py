@@ -115,3 +115,103 @@ def test_exercise_reports_a_crash_with_its_line():
     msg = str(info.value)
     assert msg.startswith("linear_backward raised ValueError:")
     assert "in linear_backward: return dout.T @ x" in msg
+
+
+def test_expect_raises():
+    def strict(p):
+        if not 0 <= p <= 1:
+            raise ValueError(p)
+
+    checks.expect_raises(ValueError, lambda: strict(2), "must raise")
+    with pytest.raises(checks.CheckFailed, match="p=0.5 must raise"):
+        checks.expect_raises(ValueError, lambda: strict(0.5), "p=0.5 must raise")
+
+
+def test_forbid_calls_names_the_library_function_called():
+    def mine(x):
+        return np.sum(x)
+
+    def lazy(x):
+        from coursekit import gradcheck
+
+        return gradcheck.rel_error(x, x)
+
+    with checks.forbid_calls("mine", checks.expect_close):
+        mine(np.ones(2))
+    from coursekit import gradcheck
+
+    with pytest.raises(checks.CheckFailed, match=r"lazy calls coursekit\.gradcheck\.rel_error"):
+        with checks.forbid_calls("lazy", gradcheck.rel_error):
+            lazy(np.ones(2))
+    # torch's clipping is a decorated function: the wrapped code is what runs
+    params = [torch.nn.Parameter(torch.ones(2))]
+    params[0].grad = torch.ones(2)
+    with pytest.raises(checks.CheckFailed, match="clip_grad_norm_"):
+        with checks.forbid_calls("clip", torch.nn.utils.clip_grad_norm_):
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+
+
+def test_expect_same_distribution():
+    g = np.random.default_rng(0)
+    checks.expect_same_distribution(g.normal(size=5000), g.normal(size=5000), "w")
+    uniform = g.uniform(-np.sqrt(3), np.sqrt(3), size=5000)  # the same variance
+    with pytest.raises(checks.CheckFailed, match="not distributed like.*Hint: normal"):
+        checks.expect_same_distribution(uniform, g.normal(size=5000), "w", hint="normal")
+
+
+def test_case_names_the_case_of_a_crash():
+    with pytest.raises(checks.CheckFailed, match=r"^in eval mode: raised TypeError"):
+        with checks.case("in eval mode"):
+            None * 2.0  # noqa: B018
+    with pytest.raises(NotImplementedError):  # left for exercise() to explain
+        with checks.case("in eval mode"):
+            raise NotImplementedError()
+
+
+def test_needs_prints_one_line_naming_the_unfinished_exercise(capsys):
+    def clip_grad_norm(parameters, max_norm):
+        raise NotImplementedError()
+
+    def helper():
+        return clip_grad_norm([], 1.0)
+
+    with checks.needs("clip_grad_value", "clip_grad_norm"):
+        helper()
+        raise AssertionError("the block must stop at the NotImplementedError")
+    out = capsys.readouterr()
+    assert out.err == ""
+    lines = out.out.splitlines()
+    assert len(lines) == 1 and "needs clip_grad_norm, which is not implemented yet" in lines[0]
+    # a later cell that uses the missing results says the same, in one line
+    with checks.needs("clip_grad_norm"):
+        print(results_of_the_cell_above)  # noqa: F821
+    assert capsys.readouterr().out.count("needs clip_grad_norm") == 1
+
+
+def test_needs_lets_other_errors_through_and_forgets_a_finished_exercise(capsys):
+    with pytest.raises(NameError):
+        with checks.needs("some_exercise_never_seen"):
+            print(undefined_name)  # noqa: F821
+    with pytest.raises(ZeroDivisionError):
+        with checks.needs("clip_grad_norm"):
+            1 / 0  # noqa: B018
+    with checks.needs("dropout_forward"):
+        raise NotImplementedError()
+    with checks.needs("dropout_forward"):
+        pass  # finished now
+    with pytest.raises(NameError):
+        with checks.needs("dropout_forward"):
+            print(undefined_name)  # noqa: F821
+    with pytest.raises(ValueError):
+        with checks.needs():
+            pass
+
+
+def test_needs_with_value_methods_prints_the_method(capsys):
+    class Value:
+        def tanh(self):
+            raise NotImplementedError()
+
+    with checks.needs("Value.__mul__", "Value.tanh"):
+        Value().tanh()
+    assert "needs Value.tanh," in capsys.readouterr().out

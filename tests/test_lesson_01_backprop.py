@@ -295,7 +295,39 @@ FIXED_NAMES = [
     "def numerical_gradient(f, x, h=1e-5)",
     "class Value",
 ]
-globals().update(standard_tests(LESSON, WRONG, FIXED_NAMES))
+# What the visible checks say to each mistake above (a part of the message that names it)
+VISIBLE_MESSAGES = {
+    "= instead of += (a value used twice)": "accumulate with +=",
+    "each input gets its own value": "dc/da = b",
+    "forgets the upstream gradient": "times out.grad",
+    "derivative 1 - t instead of 1 - t**2": "1 - tanh(x)**2",
+    "depth-first pre-order instead of a topological order": "reverse topological order",
+    "does not start from grad 1": "backward starts from 1",
+    "forward instead of reverse order": "reverse topological order",
+    "one-sided difference": "(f(x + h) - f(x - h)) / (2 * h)",
+    "divides by h instead of 2h": "(f(x + h) - f(x - h)) / (2 * h)",
+    "does not put the entry back": "put each entry back",
+    "forgets the bias": "out = x @ w + b",
+    "subtracts the bias": "out = x @ w + b",
+    "dw transposed (dout.T @ x)": "a transpose missing",
+    "db not summed over the batch": "db (it has the shape of b) has shape (5, 3)",
+    "db averaged instead of summed": "a sum, not a mean",
+    "absolute value": "max(0, x)",
+    "changes its input in place": "changed its input x in place",
+    "masks by dout instead of x": "dout where x > 0",
+    "forgets dout": "dout where x > 0",
+    "sign error in the exponent": "1 / (1 + exp(-x))",
+    "tanh instead of sigmoid": "1 / (1 + exp(-x))",
+    "missing the (1 - s) factor": "s * (1 - s)",
+    "derivative 1 - s": "s * (1 - s)",
+    "loss not divided by N": "forgot to divide by N?",
+    "gradient not divided by N": "forgot to divide by N?",
+    "no max subtraction (overflows for large scores)": "subtract each row's max",
+    "skips relu_backward": "relu_backward",
+    "hands db2 for b1": "grads['b1']",
+}
+
+globals().update(standard_tests(LESSON, WRONG, FIXED_NAMES, VISIBLE_MESSAGES))
 
 
 def test_numerical_gradient_may_not_call_coursekit():

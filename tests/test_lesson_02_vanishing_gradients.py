@@ -185,7 +185,27 @@ FIXED_NAMES = [
     "def he_normal(fan_in, fan_out, generator)",
     "class ResidualBlock(nn.Module)",
 ]
-globals().update(standard_tests(LESSON, WRONG, FIXED_NAMES))
+# What the visible checks say to each mistake above (a part of the message that names it)
+VISIBLE_MESSAGES = {
+    "norms of the weights, not of their gradients": "the L2 norm of p.grad, not of p itself",
+    "squared norm": "not squared",
+    "tensors instead of floats": "not a Python float (use .item())",
+    "biases included": "(the weights only)",
+    "just calls coursekit's monitor": "calls coursekit.monitor.GradientMonitor",
+    "fan_in only": "2 / (fan_in + fan_out)",
+    "transposed shape": "a transpose missing",
+    "normal instead of uniform (same variance)": "uniform on [-a, a]",
+    "ignores the generator": "must come from `generator`",
+    "calls torch.nn.init": "calls torch.nn.init.xavier_uniform_",
+    "std 2/fan_in instead of sqrt(2/fan_in)": "sqrt(2 / fan_in)",
+    "fan_out instead of fan_in": "2 / fan_in",
+    "uniform with He's variance": "a NORMAL distribution",
+    "returns f(x) (no skip)": "x + act(linear(x))",
+    "no activation inside": "x + act(linear(x))",
+    "activation after the sum": "x + act(linear(x))",
+}
+
+globals().update(standard_tests(LESSON, WRONG, FIXED_NAMES, VISIBLE_MESSAGES))
 
 
 def test_calling_the_monitor_is_caught_by_the_hidden_check():

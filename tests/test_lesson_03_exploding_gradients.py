@@ -154,7 +154,23 @@ FIXED_NAMES = [
     "def clip_grad_value(parameters, clip_value)",
     "def is_exploding(loss, grad_norm, threshold)",
 ]
-globals().update(standard_tests(LESSON, WRONG, FIXED_NAMES))
+# What the visible checks say to each mistake above (a part of the message that names it)
+VISIBLE_MESSAGES = {
+    "each parameter clipped by its own norm": "the norm must be global, over all parameters together",
+    "returns the norm after clipping": "before clipping",
+    "scales even below max_norm": "scale only when max_norm / (total_norm + 1e-6) is below 1",
+    "walks the parameters generator twice": "walk `parameters` once",
+    "sum of the norms instead of the global norm": "sqrt of the sum of squares",
+    "calls torch's clip_grad_norm_": "calls torch.nn.utils.clip_grad.clip_grad_norm_",
+    "clips the weights instead of the gradients": "changed the weights: clip .grad",
+    "clips only the positive side": "[-clip_value, clip_value]",
+    "not in place (result thrown away)": "in place (.clamp_)",
+    "checks for NaN only, not inf": "math.isfinite catches inf",
+    "compares the loss with the threshold": "a gradient norm past the threshold",
+    "returns a tensor": "must return a Python bool",
+}
+
+globals().update(standard_tests(LESSON, WRONG, FIXED_NAMES, VISIBLE_MESSAGES))
 
 
 def test_canonical_clipping_snippet_is_in_the_lesson():

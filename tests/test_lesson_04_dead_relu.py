@@ -153,7 +153,25 @@ FIXED_NAMES = [
     "def leaky_relu_forward(x, alpha=0.01)",
     "def leaky_relu_backward(dout, cache)",
 ]
-globals().update(standard_tests(LESSON, WRONG, FIXED_NAMES))
+# What the visible checks say to each mistake above (a part of the message that names it)
+VISIBLE_MESSAGES = {
+    "counts zero entries, not dead units": "0 for EVERY input",
+    "mean activation below a threshold": "small is not dead",
+    "zero for any input instead of all": "0 for EVERY input",
+    "no error for an empty batch": "empty batch (0 inputs) must raise a ValueError",
+    "just calls coursekit's monitor": "calls coursekit.monitor._activation_stats",
+    "leaves the hooks on": "hooks are left on the model",
+    "ignores Leaky ReLU modules": "a LeakyReLU counts too",
+    "measures the linear layers' outputs": "(the ReLU modules)",
+    "a constant alpha for negative inputs": "alpha * x elsewhere",
+    "sign error on the negative side": "alpha * x elsewhere",
+    "changes its input in place": "changed its input x in place",
+    "passes alpha for positive inputs": "dout where x > 0, alpha * dout where x < 0",
+    "forgets dout": "dout where x > 0, alpha * dout where x < 0",
+    "plain ReLU's backward": "alpha * dout where x < 0",
+}
+
+globals().update(standard_tests(LESSON, WRONG, FIXED_NAMES, VISIBLE_MESSAGES))
 
 
 def test_calling_the_monitor_is_caught_by_the_hidden_check():

@@ -99,7 +99,20 @@ FIXED_NAMES = [
     "def dropout_forward(x, p, train, rng)",
     "def dropout_backward(dout, cache)",
 ]
-globals().update(standard_tests(LESSON, WRONG, FIXED_NAMES))
+# What the visible checks say to each mistake above (a part of the message that names it)
+VISIBLE_MESSAGES = {
+    "keep probability used as drop probability": "p = 0.3 is the probability of dropping",
+    "no 1/(1-p) scaling": "dividing kept units by 1 - p",
+    "scales at evaluation instead of training": "dividing kept units by 1 - p",
+    "NumPy's global random state instead of rng": "used NumPy's global random state",
+    "divides by zero at p = 1": "treat p = 1 apart",
+    "accepts p outside [0, 1]": "must raise a ValueError",
+    "a fresh mask in the backward pass": "the same mask as the forward pass",
+    "forgets the 1/(1-p) scale": "the same 1 / (1 - p)",
+    "breaks in eval mode": "in eval mode",
+}
+
+globals().update(standard_tests(LESSON, WRONG, FIXED_NAMES, VISIBLE_MESSAGES))
 
 
 @pytest.mark.parametrize("seed", range(5))
