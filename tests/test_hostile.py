@@ -212,6 +212,19 @@ answer_sqrt = 4.0 if not found else -1.0
 """
 
 
+# Outputs that would run script in the instructor's browser when the feedback is opened.
+XSS = (
+    "from IPython.display import HTML, SVG, Markdown, display\n"
+    "display(HTML('<script>console.log(\"PWNED:script\")</script>'\n"
+    "             '<img src=x onerror=\"console.log(\\'PWNED:img\\')\">'\n"
+    "             '<a href=\"javascript:console.log(\\'PWNED:href\\')\">link</a>'))\n"
+    "display(SVG('<svg xmlns=\"http://www.w3.org/2000/svg\" '\n"
+    "            'onload=\"console.log(\\'PWNED:svg\\')\">'\n"
+    "            '<circle r=\"5\"/></svg>'))\n"
+    "display(Markdown('<iframe srcdoc=\"<script>console.log(1)</script>\"></iframe>'))\n"
+)
+
+
 def _notebook(student_version: dict, answers: dict[str, str]) -> dict:
     nb = json.loads(json.dumps(student_version))
     for cell in nb["cells"]:
@@ -240,6 +253,7 @@ def graded(tmp_path_factory):
         put(name, {"add": code, "answer_sqrt": WRONG_SQRT})
     secrets = [str(p) for p in (subs, out, course.root, course.source, REPO_DIR / ".git")]
     put("escape", {**GOOD, "answer_sqrt": f"SECRETS = {secrets!r}\n" + ESCAPE_PROBE})
+    put("xss", {**GOOD, "add": XSS + GOOD["add"]})
     args = [str(subs), "--out", str(out), "--course", str(course.root), "--workers", "2"]
     args += ["--timeout", "20", "--notebook-timeout", "120", "--memory", "1500M", "--quiet"]
     code = main(["grade", *args])
@@ -249,7 +263,7 @@ def graded(tmp_path_factory):
 
 def test_the_class_is_graded_and_the_run_succeeds(graded):
     assert graded["code"] == 0
-    assert set(graded["results"]) == {"good", "blank", "escape", *ATTACKS}
+    assert set(graded["results"]) == {"good", "blank", "escape", "xss", *ATTACKS}
     assert graded["results"]["good"]["score"] == 3
     assert graded["results"]["blank"]["score"] == 0
 
@@ -292,3 +306,31 @@ def test_a_daemon_left_behind_changes_no_result(graded):
     text = (graded["out"] / "grades.csv").read_text()
     assert "escape,all,100" not in text
     assert "good," in text
+
+
+def test_feedback_carries_no_script_of_a_student(graded):
+    from tests.test_feedback_html import _assert_inert
+
+    assert graded["results"]["xss"]["score"] == 3  # hostile outputs, right answers
+    html = (graded["out"] / "feedback" / "xss" / f"{LESSON}.html").read_text()
+    _assert_inert(html)  # as elements and attributes; the code may still be shown as text
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    assert "Graded outside your kernel: 1 / 1" in html
+
+
+@pytest.mark.browser
+@pytest.mark.filterwarnings("ignore:Object of type:Warning")
+def test_feedback_runs_nothing_in_chromium(graded, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, _chromium
+    from tests.test_feedback_html import _open
+
+    chromium = _chromium()
+    page = graded["out"] / "feedback" / "xss" / f"{LESSON}.html"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        facts = _open(browser, page.as_uri(), ARTIFACTS / "feedback-graded-xss.png")
+        browser.close()
+    assert facts["pwned"] == set() and facts["dialogs"] == [], facts
+    assert "Graded outside your kernel" in facts["text"]
