@@ -104,10 +104,22 @@ def _clean(text: str) -> str:
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
+def zero_result(
+    student: str,
+    lesson: str,
+    max_cells: list[dict],
+    status: str,
+    reason: str,
+    notes: list[str] | None = None,
+) -> UnitResult:
+    """A unit that earns nothing: every test cell 0 points, with ``reason`` as its message."""
+    cells = [CellResult(c["grade_id"], 0.0, c["max_points"], False, reason) for c in max_cells]
+    total = sum(c["max_points"] for c in max_cells)
+    return UnitResult(student, lesson, status, 0.0, total, reason, notes or [], cells)
+
+
 def _zero(spec: UnitSpec, status: str, reason: str, notes: list[str] | None = None) -> UnitResult:
-    cells = [CellResult(c["grade_id"], 0.0, c["max_points"], False, reason) for c in spec.max_cells]
-    total = sum(c["max_points"] for c in spec.max_cells)
-    return UnitResult(spec.student, spec.lesson, status, 0.0, total, reason, notes or [], cells)
+    return zero_result(spec.student, spec.lesson, spec.max_cells, status, reason, notes)
 
 
 def _write_kernelspec(spec: UnitSpec, root: Path) -> Path:

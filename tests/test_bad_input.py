@@ -89,15 +89,13 @@ def _unit_result(student: str, lesson: str = LESSON) -> dict:
 
 
 def test_grades_csv_neutralises_formulas(tmp_path):
-    from autograder.grade import ClassGrader
+    from autograder.reports import write_reports
 
-    grader = ClassGrader.__new__(ClassGrader)  # only the reports: no course, no set-up
-    grader.out = tmp_path
-    grader.units_dir = tmp_path / "units"
-    grader.units_dir.mkdir()
+    units_dir = tmp_path / "units"
+    units_dir.mkdir()
     for i, student in enumerate(["=1+2", "@cmd", "张伟", "-2+3", "ann"]):
-        (grader.units_dir / f"u{i}.json").write_text(json.dumps(_unit_result(student)))
-    grader._write_reports()
+        (units_dir / f"u{i}.json").write_text(json.dumps(_unit_result(student)))
+    write_reports(tmp_path, units_dir)
     students = [r["student"] for r in csv.DictReader((tmp_path / "grades.csv").open())]
     assert students == ["'=1+2", "'@cmd", "张伟", "'-2+3", "ann"]
 

@@ -432,18 +432,3 @@ def test_a_broken_master_stops_the_run_with_exit_1_and_says_why(graded, tmp_path
     err = capsys.readouterr().err
     assert "a master notebook cannot be used" in err and "is used by 2 cells" in err, err
     assert not (tmp_path / "o" / "units").exists() or not any((tmp_path / "o" / "units").iterdir())
-
-
-def test_units_are_handed_out_longest_expected_first():
-    from autograder.grade import LongestFirst
-    from autograder.submissions import Unit
-
-    units = [Unit(s, lesson, None) for s in ("s1", "s2") for lesson in ("short", "long", "new")]
-    queue = LongestFirst(units, {"short": [5.0], "long": [20.0, 30.0]})
-    order = []
-    while queue:
-        unit = queue.pop()
-        order.append(f"{unit.student}/{unit.lesson}")
-        if unit.lesson == "new":
-            queue.timed("new", 10.0)  # once timed, a lesson takes its place by its mean
-    assert order == ["s1/new", "s1/long", "s2/long", "s2/new", "s1/short", "s2/short"]

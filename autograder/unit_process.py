@@ -1,0 +1,85 @@
+"""Each unit in a process of its own, forked from a server that has nbgrader loaded.
+
+``grade_in_subprocess`` is the task a ``concurrent.futures.Executor`` runs (threads
+locally, Dask's workers on a cluster): a top-level function of plain data that
+starts ``autograder.unit`` in a new session under a wall-clock limit, kills that
+session (the unit's kernel and whatever it started) when the unit ends, and returns
+the unit's result as a dict — a result with a reason even when the process failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from autograder.unit import STATUS_ERROR, STATUS_TIMEOUT, zero_result
+
+_CONTEXT = None
+
+
+def forkserver():
+    """A forkserver that has nbgrader imported once: each unit forks from it in
+    milliseconds instead of paying nbgrader's import (seconds) in a fresh interpreter."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        import multiprocessing
+
+        _CONTEXT = multiprocessing.get_context("forkserver")
+        _CONTEXT.set_forkserver_preload(["autograder.unit"])
+    return _CONTEXT
+
+
+def _unit_process(spec_path: str) -> None:
+    """The unit's process: its own session (so the kernel dies with it), its own log."""
+    os.setsid()
+    log = os.open(Path(spec_path).with_name("grader.log"), os.O_WRONLY | os.O_CREAT, 0o644)
+    os.dup2(log, 1)  # the kernel inherits both: its chatter goes to the log
+    os.dup2(log, 2)
+    from autograder.unit import main as unit_main
+
+    unit_main(spec_path)
+
+
+def grade_in_subprocess(spec: dict, wall_timeout: float) -> dict:
+    """Grade one unit in its own process under a wall-clock limit; return its result dict.
+
+    A top-level function of plain data, so that any Executor can run it.
+    """
+    workdir = Path(spec["workdir"])
+    workdir.mkdir(parents=True, exist_ok=True)
+    spec_path = workdir / "SPEC.json"
+    spec_path.write_text(json.dumps(spec))
+    started = time.perf_counter()
+    result = _run_unit(spec, spec_path, workdir, wall_timeout)
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+def _run_unit(spec: dict, spec_path: Path, workdir: Path, wall_timeout: float) -> dict:
+    proc = forkserver().Process(target=_unit_process, args=(str(spec_path),), daemon=False)
+    proc.start()
+    proc.join(wall_timeout)
+    timed_out = proc.is_alive()
+    try:  # the unit's whole session: its kernel and anything the submission started
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.join()
+    if timed_out:
+        return failed(
+            spec, STATUS_TIMEOUT, f"the notebook ran longer than the limit of {wall_timeout:g} s"
+        )
+    result_path = workdir / "RESULT.json"
+    if not result_path.is_file():
+        log_path = workdir / "grader.log"
+        log = log_path.read_text(errors="replace")[-500:] if log_path.exists() else ""
+        return failed(spec, STATUS_ERROR, f"the grading process ended without a result: {log}")
+    return json.loads(result_path.read_text())
+
+
+def failed(spec: dict, status: str, reason: str) -> dict:
+    """The result of a unit that could not be graded: every cell 0, with the reason."""
+    return zero_result(spec["student"], spec["lesson"], spec["max_cells"], status, reason).to_json()
