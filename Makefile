@@ -41,6 +41,7 @@ bench: setup
 	$(BIN)/python -m bench.lessons
 	$(BIN)/python -m bench.monitor_overhead
 	$(BIN)/python -m bench.grading
+	$(BIN)/python -m bench.isolation
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-artifacts autograder/release

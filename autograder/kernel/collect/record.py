@@ -100,7 +100,8 @@ def _tensor_after(t: Any, before: tuple) -> dict:
     state["grad_none"] = now is None
     state["grad_replaced"] = now is not None and now is not grad_obj
     unchanged = now is not None and grad_copy is not None and torch.equal(now, grad_copy)
-    state["grad"] = None if now is None or unchanged and not state["grad_replaced"] else now
+    keep = now is not None and not (unchanged and not state["grad_replaced"])
+    state["grad"] = now.detach().clone() if keep else None  # a copy: later calls may change it
     return state
 
 
@@ -130,6 +131,23 @@ def _after(value: Any, before: Any) -> dict:
     return {"kind": kind, "state": value.get_state()}  # torch_generator
 
 
+def _snapshot(value: Any, depth: int = 0) -> Any:
+    """``value`` with its arrays and tensors copied: the check (or a later call) may change
+    them in place before the log is reported."""
+    if depth > 8:
+        return value
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if _kind(value) == "tensor":
+        return value.detach().clone()
+    if isinstance(value, list | tuple):
+        items = [_snapshot(v, depth + 1) for v in value]
+        return tuple(items) if isinstance(value, tuple) else items
+    if isinstance(value, dict):
+        return {k: _snapshot(v, depth + 1) for k, v in value.items()}
+    return value
+
+
 def _global_states() -> tuple:
     """NumPy's legacy global generator (key and position) and torch's global generator."""
     import torch
@@ -157,7 +175,7 @@ class Recording:
                 entry["raised"] = exc
                 raise
             else:
-                entry["returned"] = result
+                entry["returned"] = _snapshot(result)
             finally:
                 import torch
 
