@@ -274,13 +274,20 @@ _unfinished: set[str] = set()
 
 
 def _not_implemented_in(exc: BaseException, names: Sequence[str]) -> str | None:
-    """The exercise among ``names`` whose code raised ``exc`` (innermost frame first)."""
-    import traceback
+    """The exercise among ``names`` whose code raised ``exc`` (innermost frame first).
 
-    frames = traceback.extract_tb(exc.__traceback__)
-    for frame in reversed(frames):
+    A name may be a function (``clip_grad_norm``) or a method (``Value.tanh``); code
+    nested in it (``Value.__mul__``'s ``_backward``) counts as its own.
+    """
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        frames.append(getattr(code, "co_qualname", code.co_name))
+        tb = tb.tb_next
+    for qualname in reversed(frames):
         for name in names:
-            if frame.name == name.rsplit(".", 1)[-1]:
+            if f".{name}." in f".{qualname}.":
                 return name
     return None
 
@@ -317,3 +324,20 @@ def _needs_line(name: str) -> str:
         f"⏸ This cell needs {name}, which is not implemented yet: finish that exercise, "
         "run its cell and its test, then run this cell again."
     )
+
+
+@contextlib.contextmanager
+def answer(name: str) -> Iterator[None]:
+    """Hold the answer to a question; while it is unanswered, say so in one line.
+
+    The student's version of the block is ``raise NotImplementedError()``: running
+    it prints what to do instead of a traceback (the question's test cell below
+    still fails with "not answered yet").
+    """
+    try:
+        yield
+    except NotImplementedError:
+        print(
+            f"⏸ {name} is not answered yet: replace `raise NotImplementedError()` with "
+            f"{name} = your answer, run this cell, then the test below."
+        )

@@ -215,3 +215,33 @@ def test_needs_with_value_methods_prints_the_method(capsys):
     with checks.needs("Value.__mul__", "Value.tanh"):
         Value().tanh()
     assert "needs Value.tanh," in capsys.readouterr().out
+
+
+def test_needs_names_the_method_whose_nested_code_raised(capsys):
+    class Value:
+        def __mul__(self, other):
+            def _backward():
+                raise NotImplementedError()
+
+            return _backward
+
+        def backward(self):
+            (self * self)()  # runs __mul__'s _backward
+
+    with checks.needs("Value.backward", "Value.__mul__"):
+        Value().backward()
+    assert "needs Value.__mul__," in capsys.readouterr().out
+
+
+def test_answer_says_in_one_line_that_a_question_is_unanswered(capsys):
+    with checks.answer("answer_direction"):
+        raise NotImplementedError()
+    out = capsys.readouterr()
+    assert out.err == "" and len(out.out.splitlines()) == 1
+    assert "answer_direction is not answered yet" in out.out
+    with checks.answer("answer_direction"):
+        answer_direction = "a"
+    assert answer_direction == "a" and capsys.readouterr().out == ""
+    with pytest.raises(ValueError):
+        with checks.answer("answer_direction"):
+            raise ValueError("a typo in the answer is the student's to see")
