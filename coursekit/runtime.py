@@ -57,14 +57,20 @@ def available_cpus() -> int:
     return max(1, n)
 
 
+#: torch threads for the lessons. Their models are tiny: on two CPUs one thread ran every
+#: lesson faster than two, and much faster when the other CPU was busy
+#: (bench/results/threads.md).
+LESSON_THREADS = 1
+
+
 def configure_threads(n: int | None = None) -> int:
     """Set torch's intra-op threads to ``n``; return it.
 
-    The default is ``available_cpus()``, or ``OMP_NUM_THREADS`` where that is
-    set lower (the autograder sets it to 1 for every submission).
+    The default is ``LESSON_THREADS``, fewer where ``available_cpus()`` or
+    ``OMP_NUM_THREADS`` is lower (the autograder sets it to 1 for every submission).
     """
     if n is None:
-        n = available_cpus()
+        n = min(LESSON_THREADS, available_cpus())
         omp = os.environ.get("OMP_NUM_THREADS", "")
         if omp.isdigit() and int(omp) > 0:
             n = min(n, int(omp))

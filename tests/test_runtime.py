@@ -46,3 +46,24 @@ def test_omp_num_threads_caps_the_default(monkeypatch):
     assert runtime.configure_threads() == 1
     monkeypatch.delenv("OMP_NUM_THREADS")
     runtime.configure_threads()
+
+
+def test_lessons_default_to_the_measured_thread_count(monkeypatch):
+    """bench/results/threads.md: one thread ran every lesson faster than two."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(runtime, "available_cpus", lambda: 8)
+    assert runtime.LESSON_THREADS == 1
+    assert runtime.configure_threads() == 1 and torch.get_num_threads() == 1
+
+
+def test_every_lesson_sets_its_threads_in_the_set_up_cell():
+    import json
+
+    from autograder.course import Course
+
+    course = Course()
+    for lesson in course.lessons():
+        cells = json.loads(course.master(lesson).read_text(encoding="utf-8"))["cells"]
+        setup = next(c for c in cells if c["cell_type"] == "code")
+        source = "".join(setup["source"])
+        assert "coursekit.configure_threads()" in source, lesson
