@@ -26,7 +26,7 @@ REPORT_MIME = "application/vnd.gradient-flow.report+json"
 VERSION = 1
 MAX_DEPTH = 32
 MAX_ARRAY_BYTES = 32 * 2**20
-MAX_REPORT_CHARS = 64 * 2**20
+MAX_REPORT_CHARS = 32 * 2**20
 DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float16", "float32", "float64")
 
 # Where reports go when no IPython kernel runs the code (the lesson tests run test cells
@@ -201,3 +201,5 @@ def read_report(data: Any) -> tuple[str, Any]:
         return check, decode(data.get("payload"))
     except RecursionError:
         raise BadReport("nested too deep") from None
+    except (ValueError, OverflowError, TypeError, MemoryError) as exc:  # base64, shapes, ranges
+        raise BadReport(f"{type(exc).__name__} while decoding") from None

@@ -121,6 +121,26 @@ def _matplotlib_cache(folder: Path) -> None:
     subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=300)
 
 
+def private_tmpfs(path: Path, uid: int, size: int = 4 * 2**20) -> bool:
+    """Put the calling process in a mount namespace of its own and mount a small tmpfs, owned
+    by ``uid``, at ``path``: the only folder a kernel shares with its grader then cannot fill
+    the grader's disk. Nothing is left mounted when the process ends. False where not allowed.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0x00020000) != 0:  # CLONE_NEWNS
+        return False
+    options = f"size={size},mode=0700,uid={uid},gid={uid}"
+    for argv in (["mount", "--make-rprivate", "/"], ["mount", "-t", "tmpfs", "-o", options]):
+        done = subprocess.run(
+            argv + (["tmpfs", str(path)] if "-t" in argv else []), capture_output=True
+        )
+        if done.returncode != 0:
+            return False
+    return True
+
+
 def _read_only_roots() -> list[str]:
     """System folders and the Python installation, shown read-only at their own paths."""
     import coursekit
@@ -230,8 +250,20 @@ def main(argv: list[str] | None = None) -> None:
         jail = Jail(**json.loads(opts.jail.read_text()))
         if jail.mode != LIMITS_ONLY:
             kernel = bwrap_argv(jail, _private_connection_file(jail, kernel))
+        _nothing_inherited()
+        # no file the kernel writes may outgrow its tmpfs (its only writable places)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (jail.tmp_bytes, jail.tmp_bytes))
     _limit(opts)
     os.execvp(kernel[0], kernel)
+
+
+def _nothing_inherited() -> None:
+    """The kernel talks over its sockets only: its stdin, stdout and stderr go nowhere and no
+    other descriptor of the grader's (its log, say) survives into the jail."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
 
 
 def write_kernelspec(folder: Path, sandbox_args: list[str], env: dict[str, str]) -> Path:

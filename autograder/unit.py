@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import nbformat
 import nbgrader.api
 import nbgrader.converters  # noqa: F401 -- preloaded by the grader's forkserver
 import nbgrader.preprocessors
@@ -125,14 +126,14 @@ def _zero(spec: UnitSpec, status: str, reason: str, notes: list[str] | None = No
 def _write_kernelspec(spec: UnitSpec, root: Path) -> Path:
     """A 'python3' kernelspec that starts the kernel through autograder.sandbox, walled in;
     returns the folder of the kernel's sockets (ZeroMQ IPC: no TCP port to reach)."""
-    from autograder.sandbox import Jail, write_kernelspec
+    from autograder.sandbox import Jail, private_tmpfs, write_kernelspec
 
     ipc = Path(tempfile.mkdtemp(prefix="gfk-"))  # short: a socket path has ≤ 107 bytes
     threads = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     env = {**threads, "PYTHONHASHSEED": "0", "MPLBACKEND": "agg"}
     jail = Jail(spec.isolation, spec.uid, str(ipc), spec.kernel_site, env=env)
-    if spec.isolation == "isolated":
-        os.chown(ipc, spec.uid, spec.uid)
+    if spec.isolation == "isolated" and not private_tmpfs(ipc, spec.uid):
+        os.chown(ipc, spec.uid, spec.uid)  # (no mount namespace here: a plain folder)
     args = ["--memory", str(spec.memory_bytes), "--nproc", str(spec.nproc)]
     args += ["--jail", str(jail.write(root / "jail.json"))]
     write_kernelspec(root / "jupyter", args, env)
@@ -141,18 +142,60 @@ def _write_kernelspec(spec: UnitSpec, root: Path) -> Path:
     return ipc
 
 
+MAX_OUTPUT_CHARS = 40 * 2**20  # a notebook's outputs for people; the rest is dropped
+MAX_REPORTS_CHARS = 96 * 2**20  # its reports to the judge (lesson 05's are ~9 MB in all)
+
+
+def _chars(content: dict) -> int:
+    text = content.get("text", "")
+    data = content.get("data", {})
+    size = len(text) if isinstance(text, str) else 0
+    if isinstance(data, dict):
+        size += sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in data.values())
+    return size + len(str(content.get("traceback", "")))
+
+
 class _TimedExecute(nbgrader.preprocessors.Execute):
-    """nbgrader's Execute, timed: the unit reports how much of its time the notebook's own
-    execution took (the rest is the grader's overhead). Configured as Execute is."""
+    """nbgrader's Execute, timed (the unit reports how much of its time the notebook's own
+    execution took; the rest is the grader's overhead), and with the kernel's outputs
+    bounded, so that no kernel makes the grader hold gigabytes: outputs for people beyond
+    MAX_OUTPUT_CHARS are dropped (the reports still reach the judge); reports beyond
+    MAX_REPORTS_CHARS, or a third one in a cell, become a malformed report (no points).
+    Configured as Execute is."""
 
     seconds: float | None = None
 
     def preprocess(self, *args, **kwargs):
+        self._chars = {"output": 0, "report": 0}
+        self._reports_in: dict[int, int] = {}
         start = time.perf_counter()
         try:
             return super().preprocess(*args, **kwargs)
         finally:
             _TimedExecute.seconds = time.perf_counter() - start
+
+    def output(self, outs, msg, display_id, cell_index):
+        from autograder.protocol import REPORT_MIME
+
+        content = msg.get("content", {})
+        size = _chars(content)
+        if REPORT_MIME in (content.get("data") or {}):
+            self._chars["report"] += size
+            self._reports_in[cell_index] = self._reports_in.get(cell_index, 0) + 1
+            if self._reports_in[cell_index] > 2:  # two already make the cell tampered
+                return None
+            if self._chars["report"] > MAX_REPORTS_CHARS or size > MAX_REPORTS_CHARS:
+                out = nbformat.v4.new_output("display_data", data={REPORT_MIME: "too large"})
+                outs.append(out)
+                return out
+            return super().output(outs, msg, display_id, cell_index)
+        self._chars["output"] += size
+        if self._chars["output"] > MAX_OUTPUT_CHARS:
+            if self._chars["output"] - size <= MAX_OUTPUT_CHARS:  # say so once
+                note = f"[the grader dropped output beyond {MAX_OUTPUT_CHARS // 2**20} MB]\n"
+                outs.append(nbformat.v4.new_output("stream", name="stderr", text=note))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
 
 
 # What jupyter_client says when the kernel exits before answering its first request, that
@@ -235,8 +278,6 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
         return _zero(spec, STATUS_INVALID, f"the submission could not be read: {exc}")
     target = course / "submitted" / spec.student / spec.lesson
     target.mkdir(parents=True)
-    import nbformat
-
     nbformat.write(graded, target / f"{spec.lesson}.ipynb")
     autograded = course / "autograded" / spec.student / spec.lesson
     ipc = _write_kernelspec(spec, root)
@@ -252,6 +293,8 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
         _TimedExecute if pp is Execute else pp
         for pp in Autograde.class_traits()["autograde_preprocessors"].default()
     ]
+    # a kernel that withholds its "idle" status must not make the run an error: move on
+    config.Execute.raise_on_iopub_timeout = False
     config.KernelManager.transport = "ipc"
     config.KernelManager.ip = str(ipc / "k")
     _TimedExecute.seconds = None
@@ -266,6 +309,10 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
                 "the kernel died while running the notebook (os._exit, a crash, or the memory "
                 "limit): nothing could be graded",
                 notes,
+            )
+        if "Timeout" in log or "timeout" in log:  # the kernel stopped answering
+            return _zero(
+                spec, STATUS_TIMEOUT, "the kernel stopped answering: " + _clean(log[-300:]), notes
             )
         return _zero(
             spec, STATUS_ERROR, "nbgrader could not grade it: " + _clean(log[-400:]), notes

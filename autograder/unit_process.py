@@ -72,12 +72,21 @@ def _run_unit(spec: dict, spec_path: Path, workdir: Path, wall_timeout: float) -
         return failed(
             spec, STATUS_TIMEOUT, f"the notebook ran longer than the limit of {wall_timeout:g} s"
         )
-    result_path = workdir / "RESULT.json"
-    if not result_path.is_file():
-        log_path = workdir / "grader.log"
-        log = log_path.read_text(errors="replace")[-500:] if log_path.exists() else ""
-        return failed(spec, STATUS_ERROR, f"the grading process ended without a result: {log}")
-    return json.loads(result_path.read_text())
+    try:
+        return json.loads((workdir / "RESULT.json").read_text())
+    except (OSError, ValueError):  # no result, or a cut one (a full disk, a killed process)
+        why = f"the grading process ended without a result: {_log_tail(workdir / 'grader.log')}"
+        return failed(spec, STATUS_ERROR, why)
+
+
+def _log_tail(path: Path, size: int = 500) -> str:
+    """The last ``size`` bytes of the unit's log (it may be huge: never read it whole)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - size))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def failed(spec: dict, status: str, reason: str) -> dict:

@@ -212,6 +212,48 @@ answer_sqrt = 4.0 if not found else -1.0
 """
 
 
+# Attacks on the grader's own resources, beside right answers (found by a red team).
+RESOURCE_ATTACKS = {
+    # write to any descriptor the kernel inherited from the grader (its log, say)
+    "inherited_fds": (
+        "import os\n"
+        "for fd in map(int, os.listdir('/proc/self/fd')):\n"
+        "    try:\n"
+        "        target = os.readlink(f'/proc/self/fd/{fd}')\n"
+        "        if target.startswith('/') and not target.startswith(('/dev', '/proc')):\n"
+        "            os.write(fd, b'y' * 2**20)\n"
+        "            raise SystemExit('wrote into ' + target)\n"
+        "    except OSError:\n"
+        "        pass\n"
+    ),
+    # fill the folder the kernel shares with the grader
+    "fill_shared_folder": (
+        "import glob, os\n"
+        "for d in glob.glob('/tmp/gfk-*'):\n"
+        "    try:\n"
+        "        with open(os.path.join(d, 'fill'), 'wb') as f:\n"
+        "            for _ in range(512):\n"
+        "                f.write(b'z' * 2**20)\n"
+        "    except OSError:\n"
+        "        pass\n"
+    ),
+    # 60 MB of output, past the grader's cap of 40 MB for a notebook: it keeps no more
+    "flood_output": (
+        "import sys\n"
+        "for _ in range(60):\n    sys.stdout.write('x' * 2**20)\n    sys.stdout.flush()\n"
+    ),
+    # a report whose decoding overflows: must be a malformed report, not a grader error
+    "overflowing_report": (
+        "import autograder.kernel.collect.examples as _ex\n"
+        "from IPython.display import display as _d\n"
+        f"_ex.add = lambda s: _d({{{REPORT_MIME!r}: {{'version': 1, 'check': 'add', "
+        "'payload': {'__scalar__': 'int8', 'value': 1000}}, 'text/plain': ''}, raw=True)\n"
+    ),
+    # a kernel that never says it is idle again
+    "no_idle": "get_ipython().kernel._publish_status = lambda *a, **k: None\n",
+}
+
+
 # Outputs that would run script in the instructor's browser when the feedback is opened.
 XSS = (
     "from IPython.display import HTML, SVG, Markdown, display\n"
@@ -254,6 +296,8 @@ def graded(tmp_path_factory):
     secrets = [str(p) for p in (subs, out, course.root, course.source, REPO_DIR / ".git")]
     put("escape", {**GOOD, "answer_sqrt": f"SECRETS = {secrets!r}\n" + ESCAPE_PROBE})
     put("xss", {**GOOD, "add": XSS + GOOD["add"]})
+    for name, code in RESOURCE_ATTACKS.items():
+        put(name, {**GOOD, "add": code + GOOD["add"]})
     args = [str(subs), "--out", str(out), "--course", str(course.root), "--workers", "2"]
     args += ["--timeout", "20", "--notebook-timeout", "120", "--memory", "1500M", "--quiet"]
     code = main(["grade", *args])
@@ -263,7 +307,8 @@ def graded(tmp_path_factory):
 
 def test_the_class_is_graded_and_the_run_succeeds(graded):
     assert graded["code"] == 0
-    assert set(graded["results"]) == {"good", "blank", "escape", "xss", *ATTACKS}
+    assert set(graded["results"]) == {"good", "blank", "escape", "xss", *ATTACKS, *RESOURCE_ATTACKS}
+    assert not [r for r in graded["results"].values() if r["status"] == "grader_error"]
     assert graded["results"]["good"]["score"] == 3
     assert graded["results"]["blank"]["score"] == 0
 
@@ -334,3 +379,15 @@ def test_feedback_runs_nothing_in_chromium(graded, tmp_path):
         browser.close()
     assert facts["pwned"] == set() and facts["dialogs"] == [], facts
     assert "Graded outside your kernel" in facts["text"]
+
+
+def test_attacks_on_the_grader_cost_the_attacker_at_most_its_own_points(graded):
+    results = graded["results"]
+    for name in ("inherited_fds", "fill_shared_folder", "flood_output"):
+        assert (results[name]["status"], results[name]["score"]) == ("graded", 3), results[name]
+    assert results["overflowing_report"]["status"] == "tampered"
+    assert results["overflowing_report"]["score"] == 1  # add: 0; answer_sqrt is right
+    assert results["no_idle"]["status"] in ("graded", "timeout"), results["no_idle"]
+    feedback = graded["out"] / "feedback" / "flood_output" / f"{LESSON}.html"
+    assert feedback.stat().st_size < 45 * 2**20  # the output was cut, not kept whole
+    assert "the grader dropped output beyond" in feedback.read_text()

@@ -122,17 +122,24 @@ try:
 except OSError:
     seen["loopback"] = False
 seen["env"] = sorted(os.environ)
-print(json.dumps(seen))
+seen["fds"] = []
+for fd in os.listdir("/proc/self/fd"):
+    try:
+        seen["fds"].append(os.readlink("/proc/self/fd/" + fd))
+    except OSError:  # the listing's own descriptor, closed by now
+        pass
+seen["stdio"] = [os.readlink("/proc/self/fd/%d" % n) for n in (1, 2)]
+open(REPORT, "w").write(json.dumps(seen))
 """
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     port = listener.getsockname()[1]
     code = code.replace('os.environ.get("PROBE_PORT", "1")', str(port))
-    done = _run(args, code)
+    done = _run(args, f"REPORT = {str(ipc / 'seen.json')!r}\n" + code)
     listener.close()
     assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = json.loads((ipc / "seen.json").read_text())
     if MODE == sandbox.ISOLATED:
         assert seen["uid"] != 0
     assert seen["pid"] < 10 and len(seen["procs"]) < 5, seen["procs"]  # its own PID namespace
@@ -145,6 +152,10 @@ print(json.dumps(seen))
     assert not seen["coursekit_writable"]
     assert not seen["loopback"], "the jail reached a port on the grader's loopback"
     assert not any(k.startswith(("JPY", "AWS", "GITHUB", "SSH")) for k in seen["env"])
+    # nothing of the grader's is inherited: stdio goes nowhere, no other descriptor is open
+    assert seen["stdio"] == ["/dev/null", "/dev/null"]
+    # the others are the probe's own socket and the listing itself
+    assert all(t.startswith(("socket:", "/dev/null", "/proc/")) for t in seen["fds"]), seen["fds"]
 
 
 @needs_jail
@@ -158,17 +169,17 @@ def test_what_the_jail_starts_dies_with_it(jail):
         "    time.sleep(3)\n"
         f"    open({str(marker)!r}, 'w').write('alive')\n"
         "    os._exit(0)\n"
-        "print('parent exits')\n"
+        f"open({str(ipc / 'parent')!r}, 'w').write('exits')\n"
     )
     done = _run(args, code)
-    assert "parent exits" in done.stdout, done.stderr
+    assert (ipc / "parent").exists(), done.stderr
     time.sleep(5)
     assert not marker.exists(), "a process the jailed code left behind outlived it"
 
 
 @needs_jail
 def test_a_fork_bomb_meets_the_process_limit(jail):
-    args, _ = jail
+    args, ipc = jail
     code = (
         "import os\n"
         "n = 0\n"
@@ -178,23 +189,45 @@ def test_a_fork_bomb_meets_the_process_limit(jail):
         "            import time; time.sleep(30); os._exit(0)\n"
         "        n += 1\n"
         "except OSError:\n"
-        "    print('limited at', n)\n"
+        f"    open({str(ipc / 'limited')!r}, 'w').write(str(n))\n"
     )
     done = _run(args, code, timeout=120)
-    assert "limited at" in done.stdout, (done.stdout, done.stderr)
+    assert (ipc / "limited").exists(), done.stderr
 
 
 @needs_jail
-def test_disk_in_the_jail_is_bounded(jail):
-    args, _ = jail
+@pytest.mark.parametrize("where", ["/tmp/fill", "fill"], ids=["tmp", "home"])
+def test_disk_in_the_jail_is_bounded(jail, where):
+    args, ipc = jail
     code = (
         "try:\n"
-        "    with open('/tmp/fill', 'wb') as f:\n"
+        f"    with open({where!r}, 'wb') as f:\n"
         "        for _ in range(2000):\n"
         "            f.write(b'x' * 2**20)\n"
-        "    print('wrote 2 GB')\n"
+        "    result = 'wrote 2 GB'\n"
         "except OSError as exc:\n"
-        "    print('stopped:', exc.errno)\n"
+        "    result = f'stopped: {exc.errno}'\n"
+        f"open({str(ipc / 'disk')!r}, 'w').write(result)\n"
     )
-    done = _run(args, code, timeout=120)
-    assert "stopped" in done.stdout, (done.stdout, done.stderr)
+    _run(args, code, timeout=120)
+    assert (ipc / "disk").read_text().startswith("stopped"), (ipc / "disk").read_text()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_the_shared_folder_is_a_small_tmpfs_seen_only_by_the_unit(tmp_path):
+    folder = tmp_path / "ipc"
+    folder.mkdir()
+    code = (
+        "import os, subprocess, sys\n"
+        "from pathlib import Path\n"
+        "from autograder.sandbox import private_tmpfs\n"
+        f"assert private_tmpfs(Path({str(folder)!r}), 61998)\n"
+        f"out = subprocess.run(['df', '--output=fstype,size', {str(folder)!r}],\n"
+        "                     capture_output=True, text=True).stdout\n"
+        f"print(out.split()[-2:], os.stat({str(folder)!r}).st_uid)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "'tmpfs'" in done.stdout and "61998" in done.stdout, done.stdout
+    outside = subprocess.run(["df", "--output=fstype", str(folder)], capture_output=True, text=True)
+    assert "tmpfs" not in outside.stdout.split()[-1] or str(tmp_path).startswith("/tmp"), outside

@@ -139,8 +139,8 @@ def judge_cell(grade_id: str, hidden: HiddenCheck | None, cell: dict) -> CellVer
     tampered = "the test cell reported more than once" if len(reports) > 1 else None
     try:
         check, payload = protocol.read_report(reports[0])
-    except protocol.BadReport as exc:
-        return CellVerdict(grade_id, False, "malformed report", f"malformed report: {exc}")
+    except Exception as exc:  # noqa: BLE001 -- whatever a report does to the reader: no points
+        return CellVerdict(grade_id, False, "malformed report", f"malformed report: {exc}"[:200])
     if check != hidden.function:
         why = f"another check's report ({check[:60]!r}) in the cell of {hidden.function!r}"
         return CellVerdict(grade_id, False, "the report is for another check", why)

@@ -40,8 +40,14 @@ def linear_forward(student) -> None:
         for n, d, m in LINEAR_SHAPES:
             rng = rng_for(f"linear_forward{n}{d}{m}")
             x, w, b = rng.normal(size=(n, d)), rng.normal(size=(d, m)), rng.normal(size=m)
-            out, _ = _unpack(student(x, w, b), "linear_forward", 2)
+            # the oracle first: what the student's call does to its inputs cannot move it
             expected = torch.nn.functional.linear(_t(x), _t(w).T, _t(b)).detach()
+            inputs = (x.copy(), w.copy(), b.copy())
+            out, _ = _unpack(student(x, w, b), "linear_forward", 2)
+            checks.expect(
+                all(np.array_equal(a, c) for a, c in zip((x, w, b), inputs, strict=True)),
+                "linear_forward changed its inputs in place: compute a new array",
+            )
             checks.expect_close(out, expected, f"out for x {x.shape}, w {w.shape}")
             out32, _ = student(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32))
             _float32_close(out32, expected, "out")
@@ -93,8 +99,9 @@ def relu_forward(student) -> None:
     with checks.exercise("relu_forward"):
         for shape in [(1, 5), (2, 3, 4)]:
             x = rng_for(f"relu_forward{shape}").normal(size=shape)
+            expected = torch.relu(torch.tensor(x))
             out, _ = _unpack(student(x), "relu_forward", 2)
-            checks.expect_close(out, torch.relu(torch.tensor(x)), f"out for shape {shape}")
+            checks.expect_close(out, expected, f"out for shape {shape}")
         x = np.array([[-2.0, 3.0]])
         before = x.copy()
         student(x)
@@ -112,8 +119,10 @@ def sigmoid_forward(student) -> None:
     with checks.exercise("sigmoid_forward"):
         for shape in [(1, 4), (3, 2, 2)]:
             x = rng_for(f"sigmoid_forward{shape}").normal(size=shape) * 4
+            expected, before = torch.sigmoid(torch.tensor(x)), x.copy()
             out, _ = _unpack(student(x), "sigmoid_forward", 2)
-            checks.expect_close(out, torch.sigmoid(torch.tensor(x)), f"out for shape {shape}")
+            checks.expect(np.array_equal(x, before), "sigmoid_forward changed its input x in place")
+            checks.expect_close(out, expected, f"out for shape {shape}")
 
 
 @collected

@@ -83,12 +83,14 @@ def dropout_forward(student) -> None:
         checks.expect(not np.array_equal(a, c), "different rng seeds gave the same mask")
         # edge cases
         y = np.random.default_rng(3).normal(size=(4, 3, 5))
-        out, _ = _forward(student, y, 0.3, False, seed=0)
+        out, _ = _forward(student, y.copy(), 0.3, False, seed=0)
         checks.expect_close(out, y, "eval mode (train=False): the output must be the input")
-        out, _ = _forward(student, y, 0.0, True, seed=0)
+        out, _ = _forward(student, y.copy(), 0.0, True, seed=0)
         checks.expect_close(out, y, "p=0 (nothing dropped): the output must be the input")
-        out, _ = _forward(student, y, 1.0, True, seed=0)
-        checks.expect_close(out, np.zeros_like(y), "p=1 (everything dropped): the output must be 0")
+        out, _ = _forward(student, y.copy(), 1.0, True, seed=0)
+        checks.expect_close(
+            out, np.zeros(y.shape), "p=1 (everything dropped): the output must be 0"
+        )
         for bad in (-0.1, 1.5, float("nan")):
             try:
                 student(y, bad, True, np.random.default_rng(0))
@@ -105,10 +107,11 @@ def dropout_backward(forward, backward) -> None:
         dout = rng.normal(size=x.shape)
         for p in (0.25, 0.6):
             out, cache = _forward(forward, x, p, True, seed=3)
+            upstream = dout.copy()  # the oracle's dout: the call may change its own in place
             dx = backward(dout, cache)
             checks.expect_shape(dx, x.shape, f"dx for p={p}")
             kept = out != 0
-            expected = np.where(kept, dout / (1 - p), 0.0)
+            expected = np.where(kept, upstream / (1 - p), 0.0)
             checks.expect_close(
                 dx,
                 expected,
@@ -117,11 +120,12 @@ def dropout_backward(forward, backward) -> None:
                 "and the same 1 / (1 - p)",
             )
         out, cache = _forward(forward, x, 0.4, False, seed=3)
-        checks.expect_close(backward(dout, cache), dout, "dx in eval mode (must be dout)")
+        upstream = dout.copy()
+        checks.expect_close(backward(dout, cache), upstream, "dx in eval mode (must be dout)")
         out, cache = _forward(forward, x, 1.0, True, seed=3)
-        dx = backward(dout, cache)
+        dx = backward(dout.copy(), cache)
         checks.expect_finite(dx, "dx for p=1")
-        checks.expect_close(dx, np.zeros_like(dout), "dx for p=1 (nothing passes)")
+        checks.expect_close(dx, np.zeros(x.shape), "dx for p=1 (nothing passes)")
 
 
 # Conceptual questions: the kernel reports the answer, the judge knows the key.

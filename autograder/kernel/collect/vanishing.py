@@ -34,6 +34,7 @@ def _oracle_norms(model: nn.Module) -> dict[str, float]:
 
 
 def _check_norms(student, model: nn.Module, what: str) -> None:
+    expected = _oracle_norms(model)  # before the call: it must not move the oracle
     with forbid_calls(
         "layer_grad_norms",
         GradientMonitor.record,
@@ -42,7 +43,6 @@ def _check_norms(student, model: nn.Module, what: str) -> None:
         widgets.layer_gradients,
     ):
         got = student(model)
-    expected = _oracle_norms(model)
     checks.expect(isinstance(got, dict), f"layer_grad_norms must return a dict, got {type(got)}")
     checks.expect(
         set(got) == set(expected),
@@ -187,9 +187,16 @@ def _block_input(width: int, rows: int) -> torch.Tensor:
     return torch.randn(rows, width, generator=torch.Generator().manual_seed(100 + width))
 
 
+def _block_weights(width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weights the grader puts into the block's linear layer (the oracle uses the same:
+    never weights a kernel reports)."""
+    g = torch.Generator().manual_seed(200 + width)
+    return torch.randn(width, width, generator=g) * 0.5, torch.randn(width, generator=g) * 0.5
+
+
 def observe_residual_block(block_cls) -> dict:
-    """Per case: what the block is, its weights, its output and dx on the grader's input;
-    then dx through a block saturated on purpose (weights 0, bias 50)."""
+    """Per case: what the block is, then its output and dx on the grader's input with the
+    grader's weights in its linear layer; then dx through a block saturated on purpose."""
     cases = []
     for width, act in RESIDUAL_CASES:
         torch.manual_seed(width)
@@ -208,6 +215,10 @@ def observe_residual_block(block_cls) -> dict:
         cases.append(seen)
         if seen["linear_shape"] is None or not seen["is_module"]:
             continue
+        weight, bias = _block_weights(width)
+        with torch.no_grad():
+            linear.weight.copy_(weight)
+            linear.bias.copy_(bias)
         x = _block_input(width, 5).requires_grad_(True)
         try:
             with forbid_calls("ResidualBlock.forward", models.Block.forward, models.MLP.forward):
@@ -216,12 +227,7 @@ def observe_residual_block(block_cls) -> dict:
             seen["forbidden"] = str(exc)
             continue
         out.sum().backward()
-        seen.update(
-            weight=linear.weight.detach().clone(),
-            bias=linear.bias.detach().clone(),
-            out=out.detach(),
-            dx=x.grad.clone(),
-        )
+        seen.update(out=out.detach(), dx=x.grad.clone())
     block = block_cls(8, nn.Sigmoid())
     with torch.no_grad():
         block.linear.weight.fill_(0.0)
@@ -248,9 +254,9 @@ def judge_residual_block(seen: dict) -> None:
                 "the block's parameters are not registered: call super().__init__() first",
             )
             checks.expect("forbidden" not in case, case.get("forbidden", ""))
-            # the oracle: x + act(linear(x)) with the block's own weights, by autograd
+            # the oracle: x + act(linear(x)) with the grader's weights, by autograd
             x = _block_input(width, 5).double().requires_grad_(True)
-            weight, bias = case["weight"].double(), case["bias"].double()
+            weight, bias = (t.double() for t in _block_weights(width))
             expected = x + _activation(act)(x @ weight.T + bias)
             expected.sum().backward()
             checks.expect_close(
