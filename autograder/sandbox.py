@@ -143,10 +143,12 @@ def private_tmpfs(path: Path, uid: int, size: int = 4 * 2**20) -> bool:
 
 def _read_only_roots() -> list[str]:
     """System folders and the Python installation, shown read-only at their own paths."""
-    import coursekit
+    from importlib.util import find_spec
 
     roots = ["/usr", "/etc", sys.prefix, sys.base_prefix]
-    roots.append(str(Path(coursekit.__file__).resolve().parent))
+    coursekit = find_spec("coursekit")  # found, not imported: importing it takes a second
+    if coursekit is not None and coursekit.origin:
+        roots.append(str(Path(coursekit.origin).resolve().parent))
     kept: list[str] = []
     for root in sorted({os.path.realpath(r) for r in roots}, key=len):
         if os.path.isdir(root) and not any(root.startswith(k + "/") for k in kept):
