@@ -95,7 +95,7 @@ def student_files(course: Course, binder: str | None = None) -> dict[str, bytes]
     text = {
         "README.md": _readme(notebooks, binder),
         "Makefile": _template("Makefile"),
-        "scripts/setup.sh": _template("setup.sh").replace("@TORCH_SPEC@", _torch_spec()),
+        "scripts/setup.sh": _student_setup(),
         "postBuild": _template("postBuild"),
         "environment.yml": _environment(),
         "pyproject.toml": _pyproject(),
@@ -182,9 +182,13 @@ def _readme(notebooks: list[Path], binder: str | None) -> str:
     return _template("README.md").replace("@TABLE@", "\n".join([head, rule, *rows]))
 
 
-def _torch_spec() -> str:
-    found = re.search(r'TORCH_SPEC:-([^}"]+)\}', (REPO_DIR / "scripts" / "setup.sh").read_text())
-    return found.group(1) if found else "torch"
+def _student_setup() -> str:
+    """The course's own set-up script, installing coursekit alone (no dev extra)."""
+    text = (REPO_DIR / "scripts" / "setup.sh").read_text()
+    default = 'COURSE_EXTRAS="${COURSE_EXTRAS-[dev]}"'
+    if default not in text:
+        raise PublishError("scripts/setup.sh no longer sets COURSE_EXTRAS: update publish.py")
+    return text.replace(default, 'COURSE_EXTRAS="${COURSE_EXTRAS-}"')
 
 
 def _dependency_name(requirement: str) -> str:

@@ -223,12 +223,9 @@ def case(what: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def forbid_calls(name: str, *functions: Callable) -> Iterator[None]:
-    """Fail if any of ``functions`` runs inside the block, however it was imported.
-
-    For exercises whose answer the course library or PyTorch already has: the
-    student's ``name`` must compute it, not call it (the library is the oracle).
-    """
+def watch_calls(*functions: Callable) -> Iterator[list[str]]:
+    """Inside the block, note each call of one of ``functions`` (however it was imported;
+    decorated functions are unwrapped) in the list it yields, by qualified name."""
     codes = {}
     for fn in functions:
         fn = inspect.unwrap(getattr(fn, "__func__", fn))
@@ -244,14 +241,30 @@ def forbid_calls(name: str, *functions: Callable) -> Iterator[None]:
     previous = sys.getprofile()
     sys.setprofile(profile)
     try:
-        yield
+        yield called
     finally:
         sys.setprofile(previous)
+
+
+def called_instead(name: str, called: str) -> str:
+    """The message for an exercise that calls the library routine it should write."""
+    return (
+        f"{name} calls {called}: the exercise is to write it yourself "
+        "(the library's version is there to check you, not to be called)"
+    )
+
+
+@contextlib.contextmanager
+def forbid_calls(name: str, *functions: Callable) -> Iterator[None]:
+    """Fail if any of ``functions`` runs inside the block, however it was imported.
+
+    For exercises whose answer the course library or PyTorch already has: the
+    student's ``name`` must compute it, not call it (the library is the oracle).
+    """
+    with watch_calls(*functions) as called:
+        yield
     if called:
-        raise CheckFailed(
-            f"{name} calls {called[0]}: the exercise is to write it yourself "
-            "(the library's version is there to check you, not to be called)"
-        )
+        raise CheckFailed(called_instead(name, called[0]))
 
 
 def expect_same_distribution(

@@ -4,7 +4,8 @@
 #   1. create .venv if it is missing
 #   2. install the CPU build of torch FIRST, then pin it in a constraints file so
 #      that nothing installed later can swap it for a multi-GB CUDA build
-#   3. install the course (coursekit + autograder, editable) with its dev extra
+#   3. install the course (editable) with COURSE_EXTRAS: this repository adds its dev
+#      extra (tests, lint); a published student repository installs coursekit alone
 #   4. hide nbgrader's instructor-only extensions from the student's JupyterLab
 #
 # Re-running is cheap: every step checks whether it is already done.
@@ -16,6 +17,7 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
 TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
+COURSE_EXTRAS="${COURSE_EXTRAS-[dev]}"
 STAMP="$VENV/.course-installed"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 
@@ -43,10 +45,10 @@ torch_version="$("$VENV/bin/python" -c 'import torch; print(torch.__version__)')
 echo "torch==$torch_version" > "$VENV/constraints.txt"
 say "torch $torch_version pinned in $VENV/constraints.txt"
 
-say "installing the course (coursekit, autograder) and its tools"
-"${PIP[@]}" install -q -c "$VENV/constraints.txt" -e ".[dev]"
+say "installing the course and its tools"
+"${PIP[@]}" install -q -c "$VENV/constraints.txt" -e ".$COURSE_EXTRAS"
 
-# Students never see formgrader or create-assignment; the autograder CLI is the
+# Students never see formgrader or create-assignment; nbgrader's grading side is the
 # instructor's tool. (The same is done for Binder in postBuild.)
 say "hiding nbgrader's instructor extensions"
 bash scripts/student-jupyter.sh "$VENV/bin/jupyter" --sys-prefix

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -24,3 +25,13 @@ def fixture_course(tmp_path: Path):
     root = tmp_path / "course"
     shutil.copytree(FIXTURE_COURSE, root)
     return Course(root=root, notebooks=tmp_path / "notebooks")
+
+
+def with_answers(student_version: dict, answers: dict[str, str]) -> dict:
+    """A copy of a student notebook with the answer cells ``answers`` (grade id: source)."""
+    nb = json.loads(json.dumps(student_version))
+    for cell in nb["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if meta.get("solution") and meta.get("grade_id") in answers:
+            cell["source"] = answers[meta["grade_id"]]
+    return nb

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from autograder.cli import main
 from autograder.csv_safe import FORMULA_STARTS, safe_cell, safe_row, safe_writer
 from autograder.results_lock import LOCK_NAME, results_lock
-from tests.conftest import FIXTURE_COURSE, REPO
+from tests.conftest import FIXTURE_COURSE, REPO, with_answers
 
 LESSON = "fixture_sum"
 GOOD = {"add": "def add(a, b):\n    return a + b", "answer_sqrt": "answer_sqrt = 4.0"}
@@ -180,13 +180,7 @@ def test_the_lock_is_let_go_when_the_run_fails(tmp_path):
 # -- a class of bad inputs, graded end to end ------------------------------------------------
 
 
-def _notebook(student_version: dict, answers: dict[str, str]) -> dict:
-    nb = json.loads(json.dumps(student_version))
-    for cell in nb["cells"]:
-        meta = cell["metadata"].get("nbgrader", {})
-        if meta.get("solution") and meta.get("grade_id") in answers:
-            cell["source"] = answers[meta["grade_id"]]
-    return nb
+_notebook = with_answers
 
 
 @pytest.mark.slow

@@ -20,20 +20,14 @@ import pytest
 from autograder.cli import main
 from autograder.course import Course
 from autograder.release import release
-from tests.conftest import FIXTURE_COURSE
+from tests.conftest import FIXTURE_COURSE, with_answers
 
 pytestmark = pytest.mark.slow
 LESSON = "fixture_sum"
 GOOD = {"add": "def add(a, b):\n    return a + b", "answer_sqrt": "answer_sqrt = 4.0"}
 
 
-def _notebook(student_version: dict, answers: dict[str, str]) -> dict:
-    nb = json.loads(json.dumps(student_version))
-    for cell in nb["cells"]:
-        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
-        if cell["metadata"].get("nbgrader", {}).get("solution") and grade_id in answers:
-            cell["source"] = answers[grade_id]
-    return nb
+_notebook = with_answers
 
 
 def _leak_probe(paths: list[str]) -> str:

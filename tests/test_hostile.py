@@ -20,7 +20,7 @@ from autograder.cli import main
 from autograder.course import REPO_DIR, Course
 from autograder.protocol import REPORT_MIME
 from autograder.release import release
-from tests.conftest import FIXTURE_COURSE
+from tests.conftest import FIXTURE_COURSE, with_answers
 
 pytestmark = pytest.mark.slow
 LESSON = "fixture_sum"
@@ -267,13 +267,7 @@ XSS = (
 )
 
 
-def _notebook(student_version: dict, answers: dict[str, str]) -> dict:
-    nb = json.loads(json.dumps(student_version))
-    for cell in nb["cells"]:
-        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
-        if cell["metadata"].get("nbgrader", {}).get("solution") and grade_id in answers:
-            cell["source"] = answers[grade_id]
-    return nb
+_notebook = with_answers
 
 
 @pytest.fixture(scope="module")

@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
-import sys
 from collections.abc import Callable, Iterator
-from types import CodeType
 
 import numpy as np
 
 from autograder.kernel.collect import record
+from coursekit import checks
 from coursekit.checks import CheckFailed
-
-
-def _code_objects(functions: tuple[Callable, ...]) -> dict[CodeType, str]:
-    """The code objects to watch for. Decorated functions are unwrapped: torch's
-    ``clip_grad_norm_`` is a ``_no_grad`` wrapper whose code is shared with others."""
-    found = {}
-    for fn in functions:
-        fn = inspect.unwrap(getattr(fn, "__func__", fn))
-        code = getattr(fn, "__code__", None)
-        if code is not None:
-            found[code] = f"{fn.__module__}.{fn.__qualname__}"
-    return found
 
 
 @contextlib.contextmanager
@@ -41,26 +27,14 @@ def forbid_calls(student_fn_name: str, *functions: Callable) -> Iterator[None]:
         yield
         called = session.replayed_forbidden()
     else:
-        codes = _code_objects(functions)
-        called = []
-
-        def profile(frame, event, arg):
-            if event == "call" and frame.f_code in codes:
-                called.append(codes[frame.f_code])
-
-        previous = sys.getprofile()
-        sys.setprofile(profile)
-        try:
-            yield
-        finally:
-            sys.setprofile(previous)
-            if session is not None:
-                session.forbidden(sorted(set(called)))
+        with checks.watch_calls(*functions) as called:
+            try:
+                yield
+            finally:
+                if session is not None:
+                    session.forbidden(sorted(set(called)))
     if called:
-        raise CheckFailed(
-            f"{student_fn_name} calls {called[0]}: the exercise is to write it yourself "
-            "(the course library's version is there to check you, not to be called)"
-        )
+        raise CheckFailed(checks.called_instead(student_fn_name, called[0]))
 
 
 def rng_for(name: str) -> np.random.Generator:
