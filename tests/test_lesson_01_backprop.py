@@ -151,6 +151,27 @@ WRONG = [
         [("linear_forward", "out = x @ w + b", "out = x @ w - b")],
     ),
     (
+        "test_linear_forward",
+        "a float64 output buffer (fails on float32 inputs)",
+        [
+            (
+                "linear_forward",
+                "out = x @ w + b",
+                "out = np.dot(x, w, out=np.empty((x.shape[0], w.shape[1]))) + b",
+            )
+        ],
+    ),
+    (
+        "test_linear_backward",
+        "returns a list instead of a tuple",
+        [("linear_backward", "return dx, dw, db", "return [dx, dw, db]")],
+    ),
+    (
+        "test_linear_backward",
+        "dw into a float64 buffer (fails on float32 inputs)",
+        [("linear_backward", "dw = x.T @ dout", "dw = np.dot(x.T, dout, out=np.empty(w.shape))")],
+    ),
+    (
         "test_linear_backward",
         "dw transposed (dout.T @ x)",
         [("linear_backward", "dw = x.T @ dout", "dw = dout.T @ x")],
@@ -176,6 +197,11 @@ WRONG = [
         [
             ("relu_forward", "out = np.maximum(0, x)", "x[x < 0] = 0\n    out = x"),
         ],
+    ),
+    (
+        "test_relu_forward",
+        "returns out without the cache",
+        [("relu_forward", "return out, x", "return out")],
     ),
     (
         "test_relu_backward",
@@ -312,6 +338,10 @@ VISIBLE_MESSAGES = {
     "dw transposed (dout.T @ x)": "a transpose missing",
     "db not summed over the batch": "db (it has the shape of b) has shape (5, 3)",
     "db averaged instead of summed": "a sum, not a mean",
+    "a float64 output buffer (fails on float32 inputs)": "with float32 inputs",
+    "returns a list instead of a tuple": "must return a tuple of 3 values",
+    "dw into a float64 buffer (fails on float32 inputs)": "with float32 inputs",
+    "returns out without the cache": "must return a tuple of 2 values",
     "absolute value": "max(0, x)",
     "changes its input in place": "changed its input x in place",
     "masks by dout instead of x": "dout where x > 0",

@@ -151,6 +151,27 @@ WRONG = [
         ],
     ),
     (
+        "test_residual_block",
+        "forgets super().__init__()",
+        [("residual_block", "        super().__init__()\n", "")],
+    ),
+    (
+        "test_residual_block",
+        "names its layer self.fc instead of self.linear",
+        [
+            (
+                "residual_block",
+                "self.linear = nn.Linear(width, width)",
+                "self.fc = nn.Linear(width, width)",
+            ),
+            (
+                "residual_block",
+                "return x + self.act(self.linear(x))",
+                "return x + self.act(self.fc(x))",
+            ),
+        ],
+    ),
+    (
         "test_answer_ratio_bound",
         "20 factors instead of 19",
         [("answer_ratio_bound", "0.25**19", "0.25**20")],
@@ -203,6 +224,8 @@ VISIBLE_MESSAGES = {
     "returns f(x) (no skip)": "x + act(linear(x))",
     "no activation inside": "x + act(linear(x))",
     "activation after the sum": "x + act(linear(x))",
+    "forgets super().__init__()": "call super().__init__() first",
+    "names its layer self.fc instead of self.linear": "needs self.linear = nn.Linear(5, 5)",
 }
 
 globals().update(standard_tests(LESSON, WRONG, FIXED_NAMES, VISIBLE_MESSAGES))

@@ -46,6 +46,11 @@ WRONG = [
     ),
     ("test_dropout_forward", "accepts p outside [0, 1]", [("dropout_forward", CHECK_P, "")]),
     (
+        "test_dropout_forward",
+        "lets p = nan through (p < 0 or p > 1 is False for NaN)",
+        [("dropout_forward", "if not 0.0 <= p <= 1.0:", "if p < 0.0 or p > 1.0:")],
+    ),
+    (
         "test_dropout_backward",
         "a fresh mask in the backward pass",
         [
@@ -107,6 +112,7 @@ VISIBLE_MESSAGES = {
     "NumPy's global random state instead of rng": "used NumPy's global random state",
     "divides by zero at p = 1": "treat p = 1 apart",
     "accepts p outside [0, 1]": "must raise a ValueError",
+    "lets p = nan through (p < 0 or p > 1 is False for NaN)": "with p=nan must raise a ValueError",
     "a fresh mask in the backward pass": "the same mask as the forward pass",
     "forgets the 1/(1-p) scale": "the same 1 / (1 - p)",
     "breaks in eval mode": "in eval mode",
