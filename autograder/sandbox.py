@@ -174,6 +174,10 @@ def bwrap_argv(jail: Jail, kernel: list[str]) -> list[str]:
     argv += ["--unshare-cgroup-try", "--hostname", "sandbox"]
     if jail.mode == ISOLATED_SAME_USER:
         argv += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+    # the private tmpfs first: what is bound below may live under /tmp (a course cloned there)
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    for tmpfs in ("/tmp", HOME):
+        argv += ["--perms", "1777", "--size", str(jail.tmp_bytes), "--tmpfs", tmpfs]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = Path("/" + name)
         if path.is_symlink():
@@ -184,9 +188,6 @@ def bwrap_argv(jail: Jail, kernel: list[str]) -> list[str]:
         argv += [*_parents(root), "--ro-bind", root, root]
     package = str(Path(__file__).resolve().parent)
     argv += [*_parents(package), "--ro-bind", str(Path(jail.kernel_site) / "autograder"), package]
-    argv += ["--proc", "/proc", "--dev", "/dev"]
-    for tmpfs in ("/tmp", HOME):
-        argv += ["--perms", "1777", "--size", str(jail.tmp_bytes), "--tmpfs", tmpfs]
     argv += [*_parents(jail.ipc_dir), "--bind", jail.ipc_dir, jail.ipc_dir]
     mpl = f"{HOME}/.matplotlib"
     argv += ["--perms", "1777", "--dir", mpl]

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -145,8 +146,13 @@ open(REPORT, "w").write(json.dumps(seen))
     assert seen["pid"] < 10 and len(seen["procs"]) < 5, seen["procs"]  # its own PID namespace
     assert seen["secrets"] == []
     assert set(seen["repo"]) <= {".venv", "coursekit", "autograder"}, seen["repo"]
-    shared = ipc.relative_to("/tmp").parts[0] if ipc.is_relative_to("/tmp") else None
-    assert set(seen["tmp"]) <= {shared}, seen["tmp"]  # only the way to the shared folder
+    # only the ways to the shared folder and to the course and its Python, if they are in /tmp
+    ways = {
+        Path(p).relative_to("/tmp").parts[0]
+        for p in (ipc, REPO_DIR, sys.prefix)
+        if Path(p).is_relative_to("/tmp")
+    }
+    assert set(seen["tmp"]) <= ways, seen["tmp"]
     assert seen["cwd"] == sandbox.HOME
     assert seen["autograder"] == ["__init__.py", "kernel", "protocol.py"]
     assert not seen["coursekit_writable"]
