@@ -81,6 +81,8 @@ def merge_unit(url: str, result: dict) -> None:
         for notebook in submission.notebooks:
             for grade in notebook.grades:
                 grade.auto_score = points.get(grade.name, 0.0)
+                # decided by the judge: nothing waits for a person (formgrader's view)
+                grade.needs_manual_grade = False
         gb.db.commit()
 
 

@@ -128,7 +128,8 @@ def _write_kernelspec(spec: UnitSpec, root: Path) -> Path:
     returns the folder of the kernel's sockets (ZeroMQ IPC: no TCP port to reach)."""
     from autograder.sandbox import Jail, private_tmpfs, write_kernelspec
 
-    ipc = Path(tempfile.mkdtemp(prefix="gfk-"))  # short: a socket path has ≤ 107 bytes
+    # local and short (a socket path has at most 107 bytes), even where TMPDIR is shared
+    ipc = Path(tempfile.mkdtemp(prefix="gfk-", dir="/tmp"))
     threads = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     env = {**threads, "PYTHONHASHSEED": "0", "MPLBACKEND": "agg"}
     jail = Jail(spec.isolation, spec.uid, str(ipc), spec.kernel_site, env=env)
@@ -242,6 +243,7 @@ def _judged_cells(
                 tampered.append(f"{cell['grade_id']}: {verdict.tampered}")
             if cell["grade_id"] in by_id:
                 by_id[cell["grade_id"]].auto_score = points
+                by_id[cell["grade_id"]].needs_manual_grade = False
             cells.append(CellResult(cell["grade_id"], points, cell["max_points"], passed, message))
         gb.db.commit()
     for nb_cell in executed["cells"]:  # the judge's word, for the feedback

@@ -307,6 +307,11 @@ def test_outputs_csv_gradebook_and_feedback(graded):
     with Gradebook(f"sqlite:///{out / 'gradebook.db'}", "gradient-flow") as gb:
         assert gb.find_submission(LESSON, "good").score == 3
         assert len(gb.find_assignment(LESSON).submissions) == 20
+        # autograded, as nbgrader's own tools read it: formgrader lists nobody as waiting
+        waiting = [
+            s.student.id for s in gb.find_assignment(LESSON).submissions if s.needs_manual_grade
+        ]
+        assert waiting == []
     html = (out / "feedback" / "good" / f"{LESSON}.html").read_text()
     # nbgrader's feedback shows the hidden tests (in the lessons: calls into autograder.checks
     # only, see test_notebooks_drift); it never shows the master's solutions
