@@ -269,6 +269,39 @@ def heatmap(
     return fig
 
 
+def on_off_map(
+    active: np.ndarray,
+    *,
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str = "",
+    on: str = "fires (> 0)",
+    off: str = "outputs 0",
+) -> Figure:
+    """A boolean matrix (e.g. units × inputs, True where a unit fires) in two colours, with a
+    legend naming them: a dead unit is a row of the ``off`` colour."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    arr = to_numpy(active).astype(bool)
+    if arr.ndim != 2:
+        raise ValueError(f"active must be 2-D, got shape {arr.shape}")
+    colours = ["#2b2b2b", "#f5c542"]  # off, on: apart in colour and in lightness
+    fig, (ax,) = figure()
+    ax.imshow(
+        arr, aspect="auto", cmap=ListedColormap(colours), vmin=0, vmax=1, interpolation="nearest"
+    )
+    ax.grid(False)
+    ax.legend(
+        handles=[Patch(color=colours[1], label=on), Patch(color=colours[0], label=off)],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=8,
+    )
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    return fig
+
+
 def decision_boundary(
     predict: Callable[[np.ndarray], np.ndarray],
     x: np.ndarray,

@@ -142,3 +142,15 @@ def test_limit_y_marks_points_beyond_the_range():
     assert ax.get_ylim()[1] == 100 and 0 < ax.get_ylim()[0] < 0.8
     marks = [line for line in ax.lines if line.get_label() == "beyond the axis"]
     assert len(marks) == 1 and list(marks[0].get_xdata()) == [3.0]
+
+
+def test_on_off_map_has_two_colours_and_names_them():
+    active = np.zeros((6, 10), dtype=bool)
+    active[:4, ::2] = True  # rows 4 and 5: dead units
+    fig = plots.on_off_map(active, xlabel="input", ylabel="unit", title="t")
+    (ax,) = fig.axes
+    image = ax.get_images()[0]
+    assert image.cmap.N == 2
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["fires (> 0)", "outputs 0"]
+    with pytest.raises(ValueError, match="2-D"):
+        plots.on_off_map(np.zeros(3, dtype=bool))

@@ -40,3 +40,24 @@ def test_pytorch_is_a_named_prerequisite(lesson):
     assert prerequisites, f"{lesson}: the header names no prerequisites"
     if re.search(r"^import torch|^from torch", code, re.MULTILINE):
         assert "PyTorch" in prerequisites.group(1), f"{lesson} uses PyTorch but does not say so"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_earlier_lessons_are_linked_where_referred_to(lesson):
+    """'Lesson 2' (or 'Lessons 1 and 2') in a later lesson's text is a link to that lesson."""
+    nb = nbformat.read(Course().student(lesson), as_version=4)
+    me = int(lesson[:2])
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for line in cell.source.splitlines():
+            if line.startswith("# Lesson"):
+                continue
+            bare = re.sub(r"\[[^\]]*\]\([^)]*\)", "", line)  # the links taken out
+            for match in re.finditer(
+                r"\b[Ll]essons? ((?:\d(?: \([^)]*\))?(?: and |–|, )?)+)", bare
+            ):
+                earlier = [int(n) for n in re.findall(r"\d", match.group(1)) if int(n) < me]
+                assert not earlier, f"{lesson}: unlinked reference {match.group(0)!r} in {line!r}"
+    links = re.findall(r"\]\((0\d_[a-z_]+)\.ipynb\)", "\n".join(c.source for c in nb.cells))
+    assert all(target in LESSONS for target in links), links
