@@ -31,7 +31,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 # The stamp records what was installed; if nothing changed, we are done.
-want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) $TORCH_SPEC"
+want="$(cat pyproject.toml scripts/setup.sh scripts/student-jupyter.sh | sha256sum | cut -c1-16) $TORCH_SPEC"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
     exit 0
 fi

@@ -130,6 +130,8 @@ def _run_all(lab, notebook: str, screenshot: str, timeout: float = 240):
                 executed: [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
                     .filter(p => /\\[\\d+\\]/.test(p.textContent)).length,
                 code_cells: document.querySelectorAll('.jp-CodeCell').length,
+                news: document.body.innerText.includes('official Jupyter news'),
+                courses_error: document.body.innerText.includes('Error fetching courses'),
             })"""
         )
         page.screenshot(path=str(ARTIFACTS / screenshot), full_page=False)
@@ -143,6 +145,8 @@ def test_student_sees_lesson_1_run_and_its_first_exercise_not_implemented(lab):
     assert facts["images"] >= 1, "no figure appeared before the first exercise"
     assert facts["executed"] >= 3, "the kernel did not run the cells"
     assert any("not implemented yet" in text for text in facts["outputs"]), facts["outputs"][:10]
+    # a student's Lab: no news pop-up over the lesson, no assignment list that cannot work
+    assert not facts["news"] and not facts["courses_error"], facts
 
 
 def test_the_solution_runs_to_the_end_without_an_error(lab):

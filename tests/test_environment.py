@@ -1,5 +1,6 @@
 """environment.yml (Binder) agrees with pyproject.toml, and repo2docker picks it up."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -103,8 +104,15 @@ def test_installed_environment_hides_instructor_extensions():
     labext = subprocess.run([jupyter, "labextension", "list"], capture_output=True, text=True)
     text = labext.stdout + labext.stderr
     disabled = text.split("Disabled extensions:")[-1] if "Disabled extensions:" in text else ""
-    for plugin in ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment"):
+    hidden = ("formgrader", "create-assignment", "assignment-list")  # the list needs an exchange
+    for plugin in (f"@jupyter/nbgrader:{name}" for name in hidden):
         assert plugin in disabled, text
+    assert "@jupyter/nbgrader:validate-assignment" not in disabled, "the Validate button stays"
+    paths = subprocess.run([jupyter, "lab", "path"], capture_output=True, text=True).stdout
+    app_dir = Path(re.search(r"Application directory:\s*(\S+)", paths).group(1))
+    overrides = json.loads((app_dir / "settings" / "overrides.json").read_text())
+    notification = overrides["@jupyterlab/apputils-extension:notification"]
+    assert notification["fetchNews"] == "false" and notification["checkForUpdates"] is False
     server = subprocess.run(
         [jupyter, "server", "extension", "list"], capture_output=True, text=True
     )
