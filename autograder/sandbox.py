@@ -2,8 +2,8 @@
 
 ``python -m autograder.sandbox [--memory B] [--nproc N] [--cpus C] [--jail JAIL.json] -- ARGV``
 
-This runs on the trusted side: it builds the student's cell and then replaces
-itself with it. Without ``--jail`` it only sets resource limits (address space,
+This runs on the trusted side: it builds the student's jail and then replaces
+itself with the kernel. Without ``--jail`` it only sets resource limits (address space,
 processes, no core dumps, CPU affinity): enough for the course's own masters
 (``autograder validate``, benchmarks). With ``--jail`` (``autograder grade``)
 the kernel also runs under Debian's ``bwrap``:
@@ -17,8 +17,11 @@ the kernel also runs under Debian's ``bwrap``:
   and the kernel side of ``autograder`` (``protocol`` and ``kernel/``, copied
   into ``kernel_site``) and nothing of the repository, the masters, the other
   submissions, RESULTS or the grader's ``/proc``; ``/tmp`` and its home are
-  private size-limited tmpfs; the kernel's sockets live in ``ipc_dir``, the
-  only folder it shares with the grader (ZeroMQ's IPC transport);
+  private size-limited tmpfs, and no file it writes may outgrow them; the
+  kernel's sockets live in ``ipc_dir``, the only folder it shares with the
+  grader (ZeroMQ's IPC transport; a 4 MB tmpfs of the unit's own, see
+  ``private_tmpfs``); it inherits no descriptor of the grader's (stdio goes to
+  /dev/null: it speaks over its sockets only);
 - when its process ends or the unit ends (``--die-with-parent``), the PID
   namespace goes, and with it everything it started.
 """

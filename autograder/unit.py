@@ -3,8 +3,12 @@
 Runs in its own process and its own course folder (a copy of the lesson's
 template: master, released version, a gradebook holding the lesson's cells),
 so that nothing is shared with other submissions: not the gradebook (SQLite
-allows one writer), not files. Uses nbgrader's Autograde and GenerateFeedback.
-Writes RESULT.json (see ``UnitResult``) next to the spec.
+allows one writer), not files. nbgrader's Autograde runs the notebook in a
+jailed kernel (``autograder.sandbox``; ZeroMQ over IPC), then the judge
+(``autograder.judge``) decides every test cell's points from what the kernel
+reported — never from the kernel's own pass or fail — and nbgrader's
+GenerateFeedback makes the page, which is sanitised. Writes RESULT.json (see
+``UnitResult``) next to the spec.
 """
 
 from __future__ import annotations
