@@ -36,11 +36,6 @@ class InvalidSubmission(Exception):
     """The file cannot be read as a notebook: the reason is the message."""
 
 
-def _source(cell: dict) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
-
-
 def load_submission(path: Path) -> dict:
     """The submission's JSON, or InvalidSubmission saying why it is not a notebook.
 
