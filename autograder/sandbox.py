@@ -38,6 +38,8 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from autograder.course import PACKAGE_DIR
+
 ISOLATED = "isolated"
 ISOLATED_SAME_USER = "isolated-same-user"
 LIMITS_ONLY = "limits-only"
@@ -93,20 +95,18 @@ def isolation_mode() -> str:
 
 def kernel_package_files() -> list[Path]:
     """The files of ``autograder`` a kernel may see: the protocol and the collectors."""
-    package = Path(__file__).resolve().parent
-    files = [package / "protocol.py"]
-    files += sorted((package / "kernel").rglob("*.py"))
+    files = [PACKAGE_DIR / "protocol.py"]
+    files += sorted((PACKAGE_DIR / "kernel").rglob("*.py"))
     return files
 
 
 def build_kernel_site(dest: Path) -> Path:
     """A copy of the kernel side of ``autograder`` (no masters, no verdicts) in ``dest``."""
-    package = Path(__file__).resolve().parent
     target = dest / "autograder"
     target.mkdir(parents=True, exist_ok=True)
     (target / "__init__.py").write_text('"""The kernel side of the grader: collectors."""\n')
     for path in kernel_package_files():
-        out = target / path.relative_to(package)
+        out = target / path.relative_to(PACKAGE_DIR)
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, out)
     _matplotlib_cache(dest / "mpl")
@@ -142,6 +142,13 @@ def private_tmpfs(path: Path, uid: int, size: int = 4 * 2**20) -> bool:
         if done.returncode != 0:
             return False
     return True
+
+
+def remove_shared_folder(path: Path) -> None:
+    """Remove a kernel's shared folder, unmounting its tmpfs first (``private_tmpfs``): the
+    mount point itself, a folder on the grader's disk, would otherwise stay behind."""
+    subprocess.run(["umount", str(path)], capture_output=True)  # fails harmlessly: no tmpfs
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _read_only_roots() -> list[str]:
@@ -189,7 +196,7 @@ def bwrap_argv(jail: Jail, kernel: list[str]) -> list[str]:
             argv += ["--ro-bind", str(path), str(path)]
     for root in _read_only_roots():
         argv += [*_parents(root), "--ro-bind", root, root]
-    package = str(Path(__file__).resolve().parent)
+    package = str(PACKAGE_DIR)
     argv += [*_parents(package), "--ro-bind", str(Path(jail.kernel_site) / "autograder"), package]
     argv += [*_parents(jail.ipc_dir), "--bind", jail.ipc_dir, jail.ipc_dir]
     mpl = f"{HOME}/.matplotlib"

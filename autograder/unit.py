@@ -29,6 +29,8 @@ import nbgrader.converters  # noqa: F401 -- preloaded by the grader's forkserver
 import nbgrader.preprocessors
 from nbgrader.api import Gradebook
 
+from autograder.protocol import REPORT_MIME
+
 
 def _cache_alembic_head() -> None:
     """nbgrader runs ``alembic heads`` in a subprocess (~0.9 s) every time it opens a
@@ -180,8 +182,6 @@ class _TimedExecute(nbgrader.preprocessors.Execute):
             _TimedExecute.seconds = time.perf_counter() - start
 
     def output(self, outs, msg, display_id, cell_index):
-        from autograder.protocol import REPORT_MIME
-
         content = msg.get("content", {})
         size = _chars(content)
         if REPORT_MIME in (content.get("data") or {}):
@@ -250,9 +250,10 @@ def _judged_cells(
                 by_id[cell["grade_id"]].needs_manual_grade = False
             cells.append(CellResult(cell["grade_id"], points, cell["max_points"], passed, message))
         gb.db.commit()
+    by_grade_id = {c.grade_id: c for c in cells}
     for nb_cell in executed["cells"]:  # the judge's word, for the feedback
         grade_id = nb_cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        result = next((c for c in cells if c.grade_id == grade_id), None)
+        result = by_grade_id.get(grade_id)
         if result is not None:
             text = f"Graded outside your kernel: {result.points:g} / {result.max_points:g}"
             text += "" if result.passed else f" ({result.message})"
@@ -268,6 +269,7 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
     from autograder.config import course_config
     from autograder.nbgrader_run import NbgraderFailed
     from autograder.rebuild import InvalidSubmission, load_submission, rebuild
+    from autograder.sandbox import remove_shared_folder
 
     root = Path(spec.workdir)
     course = root / "course"
@@ -324,7 +326,7 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
             spec, STATUS_ERROR, "nbgrader could not grade it: " + _clean(log[-400:]), notes
         )
     finally:
-        shutil.rmtree(ipc, ignore_errors=True)
+        remove_shared_folder(ipc)
 
     cells, tampered = _judged_cells(
         spec, autograded / f"{spec.lesson}.ipynb", master, course / "gradebook.db"

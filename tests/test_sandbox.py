@@ -223,17 +223,27 @@ def test_disk_in_the_jail_is_bounded(jail, where):
 def test_the_shared_folder_is_a_small_tmpfs_seen_only_by_the_unit(tmp_path):
     folder = tmp_path / "ipc"
     folder.mkdir()
+    # a unit: mounts, writes a file, waits while the grader's side looks, then cleans up
     code = (
         "import os, subprocess, sys\n"
         "from pathlib import Path\n"
-        "from autograder.sandbox import private_tmpfs\n"
-        f"assert private_tmpfs(Path({str(folder)!r}), 61998)\n"
-        f"out = subprocess.run(['df', '--output=fstype,size', {str(folder)!r}],\n"
+        "from autograder.sandbox import private_tmpfs, remove_shared_folder\n"
+        f"folder = Path({str(folder)!r})\n"
+        "assert private_tmpfs(folder, 61998)\n"
+        "out = subprocess.run(['df', '--output=fstype,size', str(folder)],\n"
         "                     capture_output=True, text=True).stdout\n"
-        f"print(out.split()[-2:], os.stat({str(folder)!r}).st_uid)\n"
+        "(folder / 'inside').write_text('x')\n"
+        "print(out.split()[-2:], folder.stat().st_uid, flush=True)\n"
+        "sys.stdin.readline()\n"
+        "remove_shared_folder(folder)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert "'tmpfs'" in done.stdout and "61998" in done.stdout, done.stdout
-    outside = subprocess.run(["df", "--output=fstype", str(folder)], capture_output=True, text=True)
-    assert "tmpfs" not in outside.stdout.split()[-1] or str(tmp_path).startswith("/tmp"), outside
+    unit = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    seen = unit.stdout.readline()
+    assert "'tmpfs'" in seen and "61998" in seen, seen
+    # the grader's own view: no mount there, and nothing the unit wrote
+    assert not os.path.ismount(folder) and list(folder.iterdir()) == []
+    unit.communicate("done\n", timeout=30)
+    assert unit.returncode == 0
+    assert not folder.exists(), "the shared folder's mount point was left on the grader's disk"
