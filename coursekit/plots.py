@@ -154,6 +154,16 @@ def activation_histograms(
     return fig
 
 
+def _finish_curves(ax, *, log: bool, integer_x: bool, xlabel: str, ylabel: str, title: str) -> None:
+    """Scale, labels and legend of a figure of curves (``curves`` and ``bands``)."""
+    if log:
+        ax.set_yscale("log")
+    if integer_x:  # steps or epochs counted from 0
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend()
+
+
 def curves(
     series: Mapping[str, Sequence[float]],
     *,
@@ -180,12 +190,7 @@ def curves(
             ax.axvline(first, color=color, ls=":", lw=1)
         marker = "o" if len(ys) < 30 else None
         ax.plot(xs[ok], ys[ok], "-", marker=marker, ms=3, color=color, label=label)
-    if log:
-        ax.set_yscale("log")
-    if x is None:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.legend()
+    _finish_curves(ax, log=log, integer_x=x is None, xlabel=xlabel, ylabel=ylabel, title=title)
     return fig
 
 
@@ -515,12 +520,7 @@ def bands(
         ax.plot(xs[ok], middle, "-", marker=marker, ms=3, color=color, label=f"{label} ({n} runs)")
         if n > 1:
             ax.fill_between(xs[ok], low, high, color=color, alpha=0.2, lw=0)
-    if log:
-        ax.set_yscale("log")
-    if x is None:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.legend()
+    _finish_curves(ax, log=log, integer_x=x is None, xlabel=xlabel, ylabel=ylabel, title=title)
     return fig
 
 
