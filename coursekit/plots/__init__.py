@@ -1,0 +1,44 @@
+"""The course's figures, in one style. Every function returns its Figure.
+
+Figures are built without pyplot, so a figure shows exactly once in a
+notebook (when returned from a cell) and everything works under Agg.
+Lessons call them module-qualified: ``plots.grad_norms(history)``.
+
+- ``style``: the look (``figure``, ``COLORS``);
+- ``layers``: per-layer quantities by depth, histograms, maps;
+- ``curves``: quantities over steps or epochs, seeds as bands, reference lines;
+- ``geometry``: decision boundaries, expression graphs, vectors.
+"""
+
+from coursekit.plots.curves import bands, curves, limit_y, reference, training_curves
+from coursekit.plots.geometry import BINARY_OPS, decision_boundary, expression_graph, vectors
+from coursekit.plots.layers import (
+    activation_histograms,
+    dead_units,
+    grad_norms,
+    heatmap,
+    layer_metric,
+    on_off_map,
+)
+from coursekit.plots.style import COLORS, STYLE, figure
+
+__all__ = [
+    "BINARY_OPS",
+    "COLORS",
+    "STYLE",
+    "activation_histograms",
+    "bands",
+    "curves",
+    "dead_units",
+    "decision_boundary",
+    "expression_graph",
+    "figure",
+    "grad_norms",
+    "heatmap",
+    "layer_metric",
+    "limit_y",
+    "on_off_map",
+    "reference",
+    "training_curves",
+    "vectors",
+]

@@ -1,0 +1,31 @@
+"""The course's figure style: one look for every figure, built without pyplot."""
+
+from __future__ import annotations
+
+import matplotlib as mpl
+from matplotlib.figure import Figure
+
+STYLE = {
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "figure.dpi": 90,
+}
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f"]
+
+
+def figure(nrows: int = 1, ncols: int = 1, width: float = 6.0, height: float = 3.6):
+    """A styled Figure and its axes array (always 1-D: ``axes[0]`` ... )."""
+    with mpl.rc_context(STYLE):
+        fig = Figure(figsize=(width * ncols if ncols > 1 else width, height * nrows))
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes:  # rc_context does not outlive the call: set the style on the axes
+        ax.grid(True, alpha=STYLE["grid.alpha"])
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.set_layout_engine("constrained")
+    return fig, axes
