@@ -1,0 +1,97 @@
+"""Activation statistics: mean, spread, saturated share and dead share per layer,
+computed for a whole group of same-shaped outputs in a few tensor ops."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+_RELU_TYPES = (nn.ReLU, nn.LeakyReLU, nn.ELU)
+
+_Sums = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]  # Σx, ‖x - mean‖, count
+
+
+class _ActivationGroup:
+    """Same-shaped outputs of one kind of activation, summarised together.
+
+    Stacked so that a whole group costs a handful of tensor ops, not a dozen per
+    layer: the monitor must stay cheap on small, deep models. The stacking target
+    and temporaries, (2, layers, *shape), are made once and reused: a fresh
+    allocation of that size costs page faults on every step.
+    """
+
+    def __init__(self, rows: list[int], act: nn.Module, shape: torch.Size, dtype: torch.dtype):
+        self.rows = rows
+        if isinstance(act, nn.Sigmoid):
+            self.kind = "sigmoid"
+        elif isinstance(act, nn.Tanh):
+            self.kind = "tanh"
+        elif isinstance(act, _RELU_TYPES):
+            self.kind = "relu"
+        else:
+            self.kind = "other"
+        n_layers = len(rows)
+        self._scratch = torch.empty(2, n_layers, *shape, dtype=dtype)
+        self._stacked = self._scratch[0]
+        self._x = self._stacked.view(n_layers, shape[0], -1)  # (layers, N, units)
+        self._flat = self._stacked.view(n_layers, -1)
+        self._tmp = self._scratch[1].view(n_layers, -1)
+        self.count = self._flat.shape[1]  # values per layer
+        self.units = self._x.shape[2]
+
+    def sums(self, outs: list[torch.Tensor]) -> _Sums:
+        """(layers,) tensors Σx and ‖x - mean‖, and the count of saturated values
+        (sigmoid, tanh) or of alive units (ReLU family), else None. ``scale`` turns
+        one layer's sums into statistics.
+
+        Raw sums, because dividing is left to when the rows are read: at this size
+        every tensor op costs about as much in dispatch as in arithmetic. Only the
+        reused scratch is written: a fresh temporary this large (e.g. what a float64
+        reduction makes) costs page faults on every step.
+        """
+        flat, tmp = self._flat, self._tmp
+        torch.stack(outs, out=self._stacked)
+        total = flat.sum(1)
+        # ‖x - mean‖ in two passes: torch.std_mean is exact too, but ten times slower here,
+        # and Σx² - n mean² cancels in float32 when the std is a thousandth of the mean.
+        spread = torch.linalg.vector_norm(
+            torch.sub(flat, total[:, None], alpha=1 / self.count, out=tmp), dim=1
+        )
+        # The derivative itself, compared in place on float tensors (bool tensors cost more).
+        count = None
+        if self.kind == "sigmoid":  # saturated: s - s^2 < 0.025
+            count = torch.addcmul(flat, flat, flat, value=-1, out=tmp).lt_(0.025).sum(1)
+        elif self.kind == "tanh":  # saturated: t^2 > 0.9
+            count = torch.mul(flat, flat, out=tmp).gt_(0.9).sum(1)
+        elif self.kind == "relu":  # alive: positive for some input of the batch
+            count = self._x.amax(dim=1).gt_(0).sum(1)
+        return total, spread, count
+
+    def scale(self, total: float, spread: float, count: float | None) -> tuple[float, ...]:
+        """One layer's Σx, ‖x - mean‖ and count -> (mean, std, saturated, dead)."""
+        n = self.count
+        std = spread / math.sqrt(max(n - 1, 1))
+        saturated = count / n if self.kind in ("sigmoid", "tanh") else math.nan
+        dead = 1.0 - count / self.units if self.kind == "relu" else math.nan
+        return total / n, std, saturated, dead
+
+    def scaled(self, sums: _Sums) -> list[tuple[float, ...]]:
+        """``sums`` -> one (mean, std, saturated, dead) per layer."""
+        total, spread, count = sums
+        counts = [None] * len(self.rows) if count is None else count.tolist()
+        layers = zip(total.tolist(), spread.tolist(), counts, strict=True)
+        return [self.scale(*layer) for layer in layers]
+
+
+def _activation_stats(outs: list[torch.Tensor], act: nn.Module) -> torch.Tensor:
+    """(layers, 4): mean, std, saturated share, dead share of same-shaped outputs of ``act``.
+
+    Saturated: the derivative is below 10 % of its maximum (sigmoid s(1-s) < 0.025,
+    tanh 1 - t^2 < 0.1). Dead: a unit that is <= 0 for every input of the batch.
+    NaN where a statistic does not apply to ``act``.
+    """
+    group = _ActivationGroup(list(range(len(outs))), act, outs[0].shape, outs[0].dtype)
+    with torch.no_grad():
+        return torch.tensor(group.scaled(group.sums(outs)), dtype=torch.float64)
