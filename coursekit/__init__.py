@@ -10,14 +10,17 @@ really use (a container's quota, not the host's core count).
 """
 
 from coursekit import checks, data, gradcheck, models, monitor, plots, train, widgets
+from coursekit.diagnosis import Diagnosis, diagnose
 from coursekit.runtime import available_cpus, configure_threads, seed_everything
 
 __version__ = "0.1.0"
 __all__ = [
+    "Diagnosis",
     "available_cpus",
     "checks",
     "configure_threads",
     "data",
+    "diagnose",
     "gradcheck",
     "models",
     "monitor",
