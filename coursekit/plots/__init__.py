@@ -8,10 +8,13 @@ Lessons call them module-qualified: ``plots.grad_norms(history)``.
 - ``layers``: per-layer quantities by depth, histograms, maps;
 - ``curves``: quantities over steps or epochs, seeds as bands, reference lines;
 - ``geometry``: decision boundaries, expression graphs, vectors.
+- ``inside``: inside the network, run by run: activation densities, saturated and dead
+  units per layer, update : data ratios over training.
 """
 
 from coursekit.plots.curves import bands, curves, limit_y, reference, training_curves
 from coursekit.plots.geometry import BINARY_OPS, decision_boundary, expression_graph, vectors
+from coursekit.plots.inside import activation_densities, unit_states, update_ratios
 from coursekit.plots.layers import (
     activation_histograms,
     dead_units,
@@ -26,6 +29,7 @@ __all__ = [
     "BINARY_OPS",
     "COLORS",
     "STYLE",
+    "activation_densities",
     "activation_histograms",
     "bands",
     "curves",
@@ -40,5 +44,7 @@ __all__ = [
     "on_off_map",
     "reference",
     "training_curves",
+    "unit_states",
+    "update_ratios",
     "vectors",
 ]
