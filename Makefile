@@ -11,9 +11,15 @@ PYTEST_ARGS ?=
 setup:
 	@bash scripts/setup.sh
 
+# The URL JupyterLab prints (and opens) is the lesson's own page, not the Launcher:
+# default_url is the lesson, served from the repository's root (as on Binder).
 # --allow-root only where we are root (a container); JupyterLab refuses root otherwise.
 lab: setup
-	$(BIN)/jupyter lab notebooks/$(LESSON).ipynb $(if $(filter 0,$(shell id -u)),--allow-root)
+	@test -f notebooks/$(LESSON).ipynb || { echo "no lesson $(LESSON); the lessons are:" \
+		$$(ls notebooks | sed -n 's/\.ipynb$$//p') >&2; exit 2; }
+	$(BIN)/jupyter lab --ServerApp.root_dir=. \
+		--LabApp.default_url=/lab/tree/notebooks/$(LESSON).ipynb \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: setup
 	@bash scripts/install-browser.sh

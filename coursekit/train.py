@@ -12,6 +12,7 @@ from torch import nn
 
 from coursekit.data import DataSplit
 from coursekit.monitor import GradientMonitor
+from coursekit.progress import bar as progress_bar
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 LOSSES = ("cross_entropy", "mse")
@@ -38,13 +39,15 @@ class TrainHistory:
         return len(self.train_loss)
 
 
-def _make_optimizer(optimizer: str, params, lr: float) -> torch.optim.Optimizer:
+def _make_optimizer(
+    optimizer: str, params, lr: float, weight_decay: float = 0.0
+) -> torch.optim.Optimizer:
     if optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr)
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
     if optimizer == "momentum":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9)
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     if optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
 
 
@@ -85,6 +88,7 @@ def fit(
     loss: str = "cross_entropy",
     batch_size: int = 64,
     clip_norm: float | None = None,
+    weight_decay: float = 0.0,
     monitor: GradientMonitor | None = None,
     progress: bool = True,
     seed: int = 0,
@@ -95,8 +99,11 @@ def fit(
       class labels for cross_entropy, (N, k) targets for mse.
     - optimizer: sgd, momentum (SGD with 0.9) or adam.
     - clip_norm: if set, gradients are clipped to this global L2 norm before each step.
+    - weight_decay: L2 penalty: ``weight_decay * w`` is added to every parameter's gradient
+      before the optimizer's step (torch's ``weight_decay``; for adam, not AdamW's decoupled one).
     - monitor: a GradientMonitor (already entered) to ``record()`` every step.
-    - progress: a tqdm progress bar over epochs (never while nbgrader executes).
+    - progress: a progress bar over epochs (text in a notebook, never a widget; never
+      while nbgrader executes).
     - seed: fixes the order of the mini-batches.
 
     On a non-finite loss, training stops and ``history.diverged`` says where; a
@@ -112,11 +119,13 @@ def fit(
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if clip_norm is not None and not (isinstance(clip_norm, int | float) and clip_norm > 0):
         raise ValueError(f"clip_norm must be None or a positive number, got {clip_norm!r}")
+    if not (isinstance(weight_decay, int | float) and weight_decay >= 0):
+        raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
     loss_fn = nn.CrossEntropyLoss() if loss == "cross_entropy" else nn.MSELoss()
     classify = loss == "cross_entropy"
-    opt = _make_optimizer(optimizer, model.parameters(), lr)
+    opt = _make_optimizer(optimizer, model.parameters(), lr, weight_decay)
     x_train, y_train, x_val, y_val = _tensors(data)
     generator = torch.Generator().manual_seed(seed)
     history = TrainHistory()
@@ -124,9 +133,8 @@ def fit(
     epoch_iter = range(epochs)
     bar = None
     if _progress_wanted(progress):
-        from tqdm.auto import tqdm
-
-        bar = tqdm(epoch_iter, desc="training", unit="epoch", leave=False)
+        # text, not a widget: nothing breaks in a saved notebook
+        bar = progress_bar(epoch_iter, desc="training", unit="epoch", leave=False)
         epoch_iter = bar
     model.train()
     for epoch in epoch_iter:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 
 import torch
@@ -11,6 +12,7 @@ from torch import nn
 from coursekit import data as data_sets
 from coursekit import models, plots
 from coursekit.monitor import GradientMonitor
+from coursekit.progress import in_kernel
 
 ACTIVATION_CHOICES = ("sigmoid", "tanh", "relu", "leaky_relu")
 INIT_CHOICES = ("default", "xavier", "he", "normal(1.0)")
@@ -54,11 +56,18 @@ def _widgets_available() -> bool:
         return False
     try:
         import ipywidgets  # noqa: F401
-        from IPython import get_ipython
     except ImportError:
         return False
-    shell = get_ipython()
-    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+    return in_kernel()
+
+
+def _png(fig: Figure):
+    """``fig`` as an IPython PNG image (what the explorer's output shows and saves)."""
+    from IPython.display import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    return Image(buffer.getvalue(), format="png")
 
 
 def gradient_explorer(static: bool | None = None):
@@ -87,8 +96,8 @@ def gradient_explorer(static: bool | None = None):
             f"{list(norms.values())[0] / list(norms.values())[-1]:.2e}",
         )
         out.clear_output(wait=True)
-        with out:
-            display(fig)
+        with out:  # a PNG, whether or not the kernel runs `%matplotlib inline`
+            display(_png(fig))
 
     for control in (depth, activation, init, lr):
         control.observe(redraw, names="value")

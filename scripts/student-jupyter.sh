@@ -3,7 +3,11 @@
 # parts (formgrader, create-assignment and the course list) are disabled, and so is
 # its assignment list, which needs an exchange a student's machine or Binder does not
 # have ("Error fetching courses!"); the Validate button stays. JupyterLab asks no
-# question about news and looks for no updates (no pop-up over the lesson).
+# question about news and looks for no updates (no pop-up over the lesson), and saves
+# widget state in notebooks (a saved interactive explorer reopens as it was, not as
+# "Error displaying widget: model not found"). Kernels talk to the server over Unix
+# sockets in the user's private runtime folder, not over unencrypted loopback TCP
+# (which ipykernel warns about at every kernel start).
 # Usage: student-jupyter.sh JUPYTER_EXECUTABLE [--sys-prefix|--user]
 set -euo pipefail
 JUPYTER="${1:-jupyter}"
@@ -15,6 +19,26 @@ done
 for ext in formgrader course_list assignment_list; do
     "$JUPYTER" server extension disable "$SCOPE" "nbgrader.server_extensions.$ext" >/dev/null 2>&1
 done
+
+# The server's own settings file of this environment (sys-prefix) or this user; generic
+# settings are read from jupyter_server_config.json only (the .d folder holds extensions).
+python_exe="$(dirname "$(command -v "$JUPYTER")")/python"
+if [ "$SCOPE" = "--sys-prefix" ]; then
+    config_dir="$("$python_exe" -c 'import sys; print(sys.prefix)')/etc/jupyter"
+else
+    config_dir="$("$JUPYTER" --config-dir)"
+fi
+mkdir -p "$config_dir"
+"$python_exe" - "$config_dir/jupyter_server_config.json" <<'PY'
+import json, sys
+from pathlib import Path
+
+path = Path(sys.argv[1])
+config = json.loads(path.read_text()) if path.exists() else {}  # keep what others set
+config.setdefault("KernelManager", {})["transport"] = "ipc"
+path.write_text(json.dumps(config, indent=2) + "\n")
+PY
+
 if [ "$SCOPE" = "--sys-prefix" ]; then  # the environment's own settings, read by every user
     app_dir="$("$JUPYTER" lab path | sed -n 's/^Application directory: *//p')"
     mkdir -p "$app_dir/settings"
@@ -23,6 +47,9 @@ if [ "$SCOPE" = "--sys-prefix" ]; then  # the environment's own settings, read b
   "@jupyterlab/apputils-extension:notification": {
     "fetchNews": "false",
     "checkForUpdates": false
+  },
+  "@jupyter-widgets/jupyterlab-manager:plugin": {
+    "saveState": true
   }
 }
 JSON

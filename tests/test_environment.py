@@ -113,6 +113,13 @@ def test_installed_environment_hides_instructor_extensions():
     overrides = json.loads((app_dir / "settings" / "overrides.json").read_text())
     notification = overrides["@jupyterlab/apputils-extension:notification"]
     assert notification["fetchNews"] == "false" and notification["checkForUpdates"] is False
+    # widget state is saved with the notebook: a saved explorer reopens, not "model not found"
+    assert overrides["@jupyter-widgets/jupyterlab-manager:plugin"]["saveState"] is True
+    # kernels use Unix sockets: no "Kernel is running over TCP without encryption" per start
+    config = subprocess.run(
+        [jupyter, "server", "--show-config"], capture_output=True, text=True
+    ).stdout
+    assert re.search(r"^KernelManager\n\s+\.transport = 'ipc'", config, re.M), config
     server = subprocess.run(
         [jupyter, "server", "extension", "list"], capture_output=True, text=True
     )
