@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 LESSON ?= 01_backprop
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test lint format release validate bench browser clean grading-sandbox
+.PHONY: setup lab test lint format release validate bench browser clean grading-sandbox site
 
 setup:
 	@bash scripts/setup.sh
@@ -42,6 +42,11 @@ release: setup
 validate: setup
 	$(BIN)/autograder validate
 
+# The course website: every lesson as a static page with its figures, no solution
+# (autograder/site.py). Pages in build/site/; the executed masters stay in build/site-cache/.
+site: setup
+	$(BIN)/python -m autograder.site --out build/site
+
 # Benchmarks (not tests): results go to bench/results/*.md
 bench: setup
 	$(BIN)/python -m bench.lessons
@@ -50,4 +55,4 @@ bench: setup
 	$(BIN)/python -m bench.isolation
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-artifacts autograder/release
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-artifacts autograder/release build/site build/site-cache
