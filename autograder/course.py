@@ -12,6 +12,7 @@ LESSONS: tuple[str, ...] = (
     "03_exploding_gradients",
     "04_dead_relu",
     "05_dropout",
+    "06_diagnosis",
 )
 
 PACKAGE_DIR = Path(__file__).resolve().parent

@@ -12,6 +12,7 @@ def test_lesson_ids_are_the_fixed_ones():
         "03_exploding_gradients",
         "04_dead_relu",
         "05_dropout",
+        "06_diagnosis",
     )
 
 
@@ -23,7 +24,7 @@ def test_course_holds_only_fixed_lessons_each_released():
     assert not unreleased, f"run `autograder release` for: {unreleased}"
 
 
-def test_all_five_lessons_are_there():
+def test_all_six_lessons_are_there():
     assert Course().lessons() == list(LESSONS)
 
 

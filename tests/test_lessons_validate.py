@@ -14,6 +14,7 @@ MARKERS = {
     "03_exploding_gradients": pytest.mark.exploding,
     "04_dead_relu": pytest.mark.dead_relu,
     "05_dropout": pytest.mark.dropout,
+    "06_diagnosis": pytest.mark.diagnosis,
 }
 
 

@@ -6,8 +6,16 @@ One module per lesson (named like its module in ``autograder.kernel.collect``), 
 
 from __future__ import annotations
 
-from autograder.judge.answers import backprop, dead_relu, dropout, examples, exploding, vanishing
+from autograder.judge.answers import (
+    backprop,
+    dead_relu,
+    diagnosis,
+    dropout,
+    examples,
+    exploding,
+    vanishing,
+)
 
-_MODULES = (examples, backprop, vanishing, exploding, dead_relu, dropout)
+_MODULES = (examples, backprop, vanishing, exploding, dead_relu, dropout, diagnosis)
 
 QUESTIONS = {module.LESSON: module.QUESTIONS for module in _MODULES}
