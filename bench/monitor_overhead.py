@@ -38,8 +38,17 @@ def _block(model, opt, x, y, mon: GradientMonitor | None, steps: int) -> float:
     return (time.perf_counter() - start) / steps
 
 
+#: name -> (depth, activation): lesson 02's model, and the issue's 50-layer MLP
+MODELS = {"20-layer sigmoid": (20, "sigmoid"), "50-layer relu": (50, "relu")}
+
+
 def measure(
-    pairs: int = 60, block: int = 40, batch: int = 64, every: int = 1, activations: bool = True
+    pairs: int = 60,
+    block: int = 40,
+    batch: int = 64,
+    every: int = 1,
+    activations: bool = True,
+    model: str = "20-layer sigmoid",
 ) -> dict[str, float]:
     """Median step time without / with the monitor, from interleaved blocks.
 
@@ -52,7 +61,8 @@ def measure(
     configure_threads(1)
     x, y, _, _ = data.digits(seed=0).tensors()
     x, y = x[:batch], y[:batch]
-    model = models.mlp(64, 64, 20, 10, activation="sigmoid", seed=0)  # as in lesson 02
+    depth, activation = MODELS[model]
+    model = models.mlp(64, 64, depth, 10, activation=activation, seed=0)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)  # fit's "momentum"
     mon = GradientMonitor(model, every=every, activations=activations)
 
@@ -90,9 +100,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     settings = {
-        "every=1": {"every": 1},
-        "every=1, activations=False": {"every": 1, "activations": False},
-        "every=5": {"every": 5},
+        f"{name}, {label}": {"model": name} | options
+        for name in MODELS
+        for label, options in (
+            ("every=1", {"every": 1}),
+            ("every=1, activations=False", {"every": 1, "activations": False}),
+            ("every=5", {"every": 5}),
+        )
     }
     # Settings take turns, repeat after repeat: this machine's speed drifts over minutes.
     runs: dict[str, list[dict[str, float]]] = {label: [] for label in settings}

@@ -6,11 +6,12 @@ about a second) with a ``GradientMonitor`` recording every step, and returns
 the monitor and ``fit``'s history. The faults, as a student meets them:
 
 - vanishing: sigmoid MLP, weights drawn small (N(0, 0.05^2) / N(0, 0.1^2));
-- exploding: ReLU MLP with weights drawn large, or plain SGD at a large rate, no clipping;
+- exploding: ReLU MLP, plain SGD without clipping, at lr 2 (He init) or at lr 0.3 with
+  weights drawn at 3 times He's scale;
 - dead_relu: ReLU MLP whose hidden biases start strongly negative;
 - saturation: tanh MLP with weights drawn large;
-- lr_too_high: a healthy ReLU/He network under Adam at lr 0.03 to 0.1;
-- lr_too_low: the same under SGD at lr 1e-5;
+- lr_too_high: a Leaky ReLU or tanh network, Xavier init, under Adam at lr 0.05;
+- lr_too_low: a ReLU or tanh network, He init, plain SGD at lr 1e-5;
 - overfitting: a wide network on 40 training digits with noisy labels, Adam;
 - healthy: the same architectures, He (ReLU) or Xavier (tanh) init, sensible rates.
 """
@@ -51,8 +52,8 @@ def _archs(kind: str) -> tuple[str, ...]:
     """The architectures a fault really shows on (a residual path stops vanishing)."""
     if kind == "vanishing":
         return ("mlp-6x32", "mlp-10x48")
-    if kind == "overfitting":
-        return ("mlp-3x64",)
+    if kind == "overfitting":  # made 256 wide
+        return ("mlp-3x64", "mlp-6x32")
     return tuple(ARCHITECTURES)
 
 
@@ -81,7 +82,7 @@ def _recipe(case: Case) -> dict:
     if case.kind == HEALTHY:
         act = ("relu", "tanh", "leaky_relu")[s % 3]
         model |= {"activation": act, "init": "xavier" if act == "tanh" else "he"}
-        opts |= {"optimizer": "adam", "lr": 1e-3} if variant else {"lr": 0.02}
+        opts |= {"optimizer": "adam", "lr": 1e-3} if variant else {"lr": 0.01}
     elif case.kind == "vanishing":
         model |= {"activation": "sigmoid", "init": models.normal((0.05, 0.1)[variant])}
         opts |= {"lr": 0.1}
@@ -89,7 +90,7 @@ def _recipe(case: Case) -> dict:
         model |= {"activation": "relu"}
         if variant:  # weights drawn 3 times He's scale: the signal grows ~4x per layer
             model["init"] = models.normal(round(3 * (2 / width) ** 0.5, 3))
-            opts |= {"optimizer": "sgd", "lr": 0.1}
+            opts |= {"optimizer": "sgd", "lr": 0.3}
         else:
             model["init"] = "he"
             opts |= {"optimizer": "sgd", "lr": 2.0}
@@ -101,7 +102,7 @@ def _recipe(case: Case) -> dict:
         opts |= {"lr": 0.01}
     elif case.kind == "lr_too_high":
         model |= {"activation": ("leaky_relu", "tanh")[variant], "init": "xavier"}
-        opts |= {"optimizer": "adam", "lr": (0.03, 0.1)[variant]}
+        opts |= {"optimizer": "adam", "lr": 0.05}
     elif case.kind == "lr_too_low":
         model |= {"activation": ("relu", "tanh")[variant], "init": "he"}
         opts |= {"optimizer": "sgd", "lr": 1e-5}

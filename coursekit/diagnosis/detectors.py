@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from coursekit.diagnosis.findings import Finding
+from coursekit.diagnosis.findings import KINDS, Finding
 from coursekit.diagnosis.run import _Run
 
 _LIMITS = {
@@ -20,8 +20,7 @@ _LIMITS = {
     "vanishing_ratio": 1e-3,  # first-layer / last-layer gradient norm below this
     "dead": 0.4,  # share of a layer's units dead for the whole batch
     "saturated": 0.5,  # share of a layer's outputs where the derivative is < 10 % of its max
-    "update_high": 3e-2,  # median update:data ratio above this ...
-    "loss_progress": 0.9,  # ... or the loss at the end above this share of its start
+    "update_high": 1.5e-2,  # median update:data ratio above this: too high
     "update_low": 1e-4,  # every layer's median update:data ratio below this
     "overfit_rise": 0.1,  # validation loss up this share from its minimum
     "overfit_gap": 0.2,  # or train - validation accuracy gap
@@ -107,6 +106,7 @@ def _share_finding(run: _Run, kind: str, metric: str, limit: float, what: str) -
         return None
     worst = int(np.nanargmax(level))
     i = _first(values[:, worst] >= limit)
+    at_start = bool(np.isfinite(values[0]).any() and np.nanmax(values[0]) >= limit)
     i = 0 if i is None else i
     evidence = f"{level[worst]:.0%} of {run.layers[worst]}'s {what} from step {int(run.steps[i])}"
     if hit.sum() > 1:
@@ -117,7 +117,7 @@ def _share_finding(run: _Run, kind: str, metric: str, limit: float, what: str) -
         int(run.steps[i]),
         None,
         evidence,
-        {f"max_{metric}": float(level[worst])},
+        {f"max_{metric}": float(level[worst]), "at_start": float(at_start)},
     )
 
 
@@ -202,6 +202,24 @@ _DETECTORS = (
 )
 
 
+def _rank(finding: Finding, found: dict[str, Finding]) -> float:
+    """Its place in ``KINDS``, but a cause goes before its symptoms: gradients that grow large
+    but stay finite through saturated or dead units rank after the units' state, and units
+    that die or saturate only once training has started, under a learning rate found too
+    high, rank after the learning rate."""
+    rank = float(KINDS.index(finding.kind))
+    if finding.kind == "exploding" and finding.numbers.get("finite"):
+        rank = KINDS.index("saturation") + 0.5
+    if finding.kind == "lr_too_high":
+        late_units = [  # not so before the first update
+            not found[k].numbers["at_start"] for k in ("dead_relu", "saturation") if k in found
+        ]
+        if late_units and all(late_units):
+            rank = KINDS.index("dead_relu") - 0.5
+    return rank
+
+
 def _findings(run: _Run) -> list[Finding]:
-    found = [detector(run) for detector in _DETECTORS]
-    return [f for f in found if f is not None]
+    """Every finding of ``run``, most severe first."""
+    found = {f.kind: f for f in (detector(run) for detector in _DETECTORS) if f is not None}
+    return sorted(found.values(), key=lambda f: _rank(f, found))

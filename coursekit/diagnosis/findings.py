@@ -115,24 +115,15 @@ class Finding:
         return f"{head}\n    evidence: {self.evidence}\n    try: {self.fix} (lesson {self.lesson})"
 
 
-def _rank(finding: Finding) -> float:
-    """Its place in ``KINDS``; gradients that grow large but stay finite (saturated tanh
-    units, or dead ReLUs, pass large gradients to few weights) rank after the units' state."""
-    rank = KINDS.index(finding.kind)
-    if finding.kind == "exploding" and finding.numbers.get("finite", 0.0):
-        rank = KINDS.index("saturation") + 0.5
-    return rank
-
-
 class Diagnosis:
-    """The findings of one run, most severe first (``findings``), and the verdict ``top``:
+    """The findings of one run, most severe first as given (``findings``), and the verdict ``top``:
     the first finding's kind, or ``"healthy"`` when nothing was found.
 
     ``steps`` is the number of recorded steps looked at. Iterable over its findings.
     """
 
     def __init__(self, findings: list[Finding], steps: int, run: object = None):
-        self.findings: list[Finding] = sorted(findings, key=_rank)
+        self.findings: list[Finding] = list(findings)
         self.steps = steps
         self._run = run  # the numbers looked at, for plots.diagnosis
 

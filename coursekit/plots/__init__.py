@@ -7,12 +7,14 @@ Lessons call them module-qualified: ``plots.grad_norms(history)``.
 - ``style``: the look (``figure``, ``COLORS``);
 - ``layers``: per-layer quantities by depth, histograms, maps;
 - ``curves``: quantities over steps or epochs, seeds as bands, reference lines;
-- ``geometry``: decision boundaries, expression graphs, vectors.
+- ``geometry``: decision boundaries, expression graphs, vectors;
+- ``diagnosis``: what ``coursekit.diagnose`` looked at, and its verdict.
 - ``inside``: inside the network, run by run: activation densities, saturated and dead
   units per layer, update : data ratios over training.
 """
 
 from coursekit.plots.curves import bands, curves, limit_y, reference, training_curves
+from coursekit.plots.diagnosis import diagnosis
 from coursekit.plots.geometry import BINARY_OPS, decision_boundary, expression_graph, vectors
 from coursekit.plots.inside import activation_densities, unit_states, update_ratios
 from coursekit.plots.layers import (
@@ -35,6 +37,7 @@ __all__ = [
     "curves",
     "dead_units",
     "decision_boundary",
+    "diagnosis",
     "expression_graph",
     "figure",
     "grad_norms",
