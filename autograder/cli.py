@@ -185,7 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Grades > Import; --roster maps the grader's student ids to Canvas's.",
     )
     p.add_argument("--out", type=Path, required=True, metavar="FILE|DIR")
-    p.add_argument("--format", choices=("csv", "gradescope", "canvas"), default="csv")
+    p.add_argument(
+        "--format", choices=("csv", "gradescope", "canvas"), default="csv", help="default csv"
+    )
     p.add_argument(
         "--roster",
         type=Path,

@@ -223,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m autograder.site", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--out", type=Path, default=Path("build/site"))
+    parser.add_argument("--out", type=Path, default=Path("build/site"), help="default build/site")
     parser.add_argument("--cache", type=Path, help="executed masters (default: build/site-cache)")
     parser.add_argument("--workers", type=int, default=2, help="masters executed at once")
     parser.add_argument("lessons", nargs="*", metavar="LESSON", help="default: every lesson")
