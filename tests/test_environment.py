@@ -1,10 +1,14 @@
 """environment.yml (Binder) agrees with pyproject.toml, and repo2docker picks it up."""
 
 import json
+import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import urllib.parse
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -129,3 +133,89 @@ def test_installed_environment_hides_instructor_extensions():
         if "formgrader" in ln and ("enabled" in ln or "disabled" in ln)
     ]
     assert status and all("disabled" in ln for ln in status), status
+
+
+# --- scripts/setup.sh: PyTorch's CPU build, from PyTorch's CPU index first ----------------
+
+SETUP = REPO / "scripts" / "setup.sh"
+
+
+def _torch_command(index: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TORCH_INDEX": index, "TORCH_SPEC": "torch==2.13.0"}
+    return subprocess.run(
+        ["bash", str(SETUP), "--torch-command"], capture_output=True, text=True, env=env
+    )
+
+
+def _fake_torch_wheel(index: Path) -> None:
+    """A PEP 503 file index holding a metadata-only torch 2.13.0+cpu wheel."""
+    name = "torch-2.13.0+cpu-py3-none-any.whl"
+    (index / "torch").mkdir(parents=True)
+    with zipfile.ZipFile(index / "torch" / name, "w") as whl:
+        info = "torch-2.13.0+cpu.dist-info"
+        whl.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: torch\nVersion: 2.13.0+cpu")
+        whl.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\n")
+        whl.writestr(f"{info}/RECORD", "")
+    href = urllib.parse.quote(name)
+    (index / "torch" / "index.html").write_text(f'<a href="{href}">{name}</a>')
+
+
+def test_setup_installs_torch_from_the_cpu_index_when_it_answers(tmp_path):
+    index = tmp_path / "simple"
+    _fake_torch_wheel(index)
+    run = _torch_command(index.as_uri())
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    command = run.stdout.split()
+    assert command == ["pip", "install", "torch==2.13.0", "--index-url", index.as_uri()], command
+    # pip, on its own (no config, no find-links), takes that command's torch from that index
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    report = subprocess.run(
+        [sys.executable, "-m", "pip", *command[1:], "--dry-run", "--no-deps"]
+        + ["--ignore-installed", "--quiet", "--report", "-"],
+        capture_output=True,
+        text=True,
+        env={**env, "PIP_CONFIG_FILE": os.devnull},
+        timeout=120,
+    )
+    assert report.returncode == 0, report.stderr
+    (install,) = json.loads(report.stdout)["install"]
+    assert install["download_info"]["url"].startswith(index.as_uri() + "/torch/")
+    assert install["metadata"]["version"] == "2.13.0+cpu"
+
+
+def test_setup_falls_back_to_the_default_index_with_a_one_line_note():
+    with socket.socket() as s:  # a port nothing listens on: the index cannot be reached
+        s.bind(("127.0.0.1", 0))
+        unreachable = f"http://127.0.0.1:{s.getsockname()[1]}/whl/cpu"
+    run = _torch_command(unreachable)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["pip", "install", "torch==2.13.0"]
+    notes = run.stderr.splitlines()
+    assert len(notes) == 1 and "cannot be reached" in notes[0] and unreachable in notes[0], notes
+
+
+def test_setup_never_imports_torch_before_numpy_is_installed():
+    """Importing torch without numpy warns "Failed to initialize NumPy": set-up reads torch's
+    version from its metadata, and imports it only in its last step, after the course."""
+    lines = SETUP.read_text().splitlines()
+    imports = [i for i, ln in enumerate(lines) if re.search(r"import (numpy, )?torch\b", ln)]
+    course = next(i for i, ln in enumerate(lines) if 'install "${PIP_VERBOSITY[@]}" -c' in ln)
+    assert imports and all(i > course for i in imports), imports
+
+
+def test_the_installed_torch_is_pinned_for_every_pip_install_in_the_venv():
+    """scripts/setup.sh ran here: .venv/pip.conf hands its constraints file to any
+    `pip install` in the venv, and that file pins the torch installed."""
+    import importlib.metadata
+
+    venv = Path(sys.prefix)
+    if not (venv / "pip.conf").exists():
+        pytest.skip(f"{venv} was not set up by scripts/setup.sh")
+    pip_config = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True
+    ).stdout
+    constraints = venv / "constraints.txt"
+    setting = rf"^install\.constraint='[^']*{re.escape(str(constraints))}'"
+    assert re.search(setting, pip_config, re.M), pip_config
+    pinned = constraints.read_text().split()
+    assert pinned == [f"torch=={importlib.metadata.version('torch')}"], pinned
