@@ -1,0 +1,109 @@
+"""Lesson 06: every number and comparison the text states, on the master's own outputs."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.claims.executed import execute_master, header_points, quoted
+
+pytestmark = [pytest.mark.slow, pytest.mark.diagnosis]
+
+READ_BACK = """
+from coursekit import mystery as _mystery
+
+claims_out = {
+    "steps": {n: len(r.history.step_loss) for n, r in runs.items()},
+    "agreement": agreement,
+    "keys": {n: globals()[f"answer_run_{n.lower()}"] for n in runs},
+    "top": {n: d.top for n, d in diagnoses.items()},
+    "kinds": {n: [f.kind for f in d.findings] for n, d in diagnoses.items()},
+    "val_acc": {n: r.history.val_acc for n, r in runs.items()},
+    "train_acc": {n: r.history.train_acc for n, r in runs.items()},
+    "val_loss": {n: r.history.val_loss for n, r in runs.items()},
+    "broken": {
+        n: [
+            0.0 if h.diverged or not h.val_acc else h.val_acc[-1]
+            for h in (_mystery.run(n, seed=s).history for s in _mystery.REPAIR_SEEDS)
+        ]
+        for n in ("B", "D")
+    },
+    "repaired": {"B": _mystery.repaired("B", repair_b), "D": _mystery.repaired("D", repair_d)},
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def lesson():
+    executed = execute_master("06_diagnosis", READ_BACK)
+    assert not executed.errors, executed.errors
+    return executed
+
+
+def test_header_points_are_the_test_cells_points():
+    stated, total = header_points("06_diagnosis")
+    assert stated == total, f"the header says {stated} points, the test cells hold {total}"
+
+
+def test_the_runs_are_short(lesson):
+    why = quoted(lesson, "trained by `train.fit` for at most 140 steps")
+    assert max(lesson.values["steps"].values()) <= 140, why
+
+
+def test_the_detector_agrees_with_the_monitor(lesson):
+    why = quoted(lesson, "Your function and the monitor agree to better than one part in a million")
+    assert lesson.values["agreement"] < 1e-6, why
+
+
+def test_the_broken_runs_stay_below_12_percent_and_the_repairs_pass(lesson):
+    why = quoted(lesson, "Neither run reaches 12 % as it is.")
+    for run, accuracies in lesson.values["broken"].items():
+        assert max(accuracies) < 0.12, (why, run, accuracies)
+    why = quoted(lesson, "asks for a validation accuracy of at least **85 %** with both")
+    for run, accuracies in lesson.values["repaired"].items():
+        assert min(accuracies) >= 0.85, (why, run, accuracies)
+
+
+def _runs_where(lesson, key):
+    return [n for n, k in lesson.values["keys"].items() if k == key]
+
+
+def test_a_rule_fires_on_a_wobble(lesson):
+    why = quoted(
+        lesson,
+        "In a run whose validation accuracy ends above 95 %, a validation loss that rises in the "
+        "last epoch alone is enough to fire it — while the training and validation accuracies "
+        "are at most 2 points apart.",
+    )
+    alarms = [n for n in _runs_where(lesson, "healthy") if lesson.values["top"][n] == "overfitting"]
+    assert alarms, why
+    for run in alarms:
+        val_acc, train_acc = lesson.values["val_acc"][run], lesson.values["train_acc"][run]
+        val_loss = lesson.values["val_loss"][run]
+        assert val_acc[-1] > 0.95, why
+        assert abs(train_acc[-1] - val_acc[-1]) <= 0.02, why
+        assert val_loss.index(min(val_loss)) == len(val_loss) - 2, why  # the rise: last epoch only
+
+
+def test_consequences_beside_the_cause(lesson):
+    why = quoted(
+        lesson,
+        "`diagnose` reports `lr_too_high` and `dead_relu` too. It ranks `exploding` first",
+    )
+    (run,) = _runs_where(lesson, "exploding")
+    kinds = lesson.values["kinds"][run]
+    assert kinds[0] == "exploding" and {"lr_too_high", "dead_relu"} <= set(kinds), (why, kinds)
+    assert lesson.values["steps"][run] <= 5, ("within the same few steps", why)
+
+
+def test_a_symptom_that_looks_like_another_fault(lesson):
+    why = quoted(lesson, "`diagnose` lists `lr_too_low` as a second finding of that run")
+    (run,) = _runs_where(lesson, "dead_relu")
+    kinds = lesson.values["kinds"][run]
+    assert kinds[0] == "dead_relu" and "lr_too_low" in kinds[1:], (why, kinds)
+
+
+def test_where_the_table_agrees(lesson):
+    """The other runs: diagnose's top finding is the solution's answer."""
+    for run, key in lesson.values["keys"].items():
+        if key != "healthy":
+            assert lesson.values["top"][run] == key, (run, key, lesson.values["top"][run])
