@@ -3,13 +3,13 @@
 Lessons import it once and call it module-qualified::
 
     import coursekit
-    from coursekit import checks, data, gradcheck, models, monitor, plots, train, widgets
+    from coursekit import checks, data, glossary, gradcheck, models, monitor, plots, train, widgets
 
 Importing coursekit sizes torch's thread pool to the CPUs this process may
 really use (a container's quota, not the host's core count).
 """
 
-from coursekit import checks, data, gradcheck, models, monitor, plots, train, widgets
+from coursekit import checks, data, glossary, gradcheck, models, monitor, plots, train, widgets
 from coursekit.diagnosis import Diagnosis, diagnose
 from coursekit.runtime import available_cpus, configure_threads, seed_everything
 
@@ -21,6 +21,7 @@ __all__ = [
     "configure_threads",
     "data",
     "diagnose",
+    "glossary",
     "gradcheck",
     "models",
     "monitor",
