@@ -51,6 +51,7 @@ site: setup
 bench: setup
 	$(BIN)/python -m bench.lessons
 	$(BIN)/python -m bench.monitor_overhead
+	$(BIN)/python -m bench.diagnose
 	$(BIN)/python -m bench.grading
 	$(BIN)/python -m bench.isolation
 

@@ -176,6 +176,11 @@ def report(results: list[dict], split: str, steps: int) -> str:
         "layer (last third of the window), the median update:data ratio, the validation loss's "
         "rise from its minimum, and the loss at the end over the first step's.\n\n"
         + _evidence(results)
+        + "\nThe runs injected with a learning rate too high (Adam at 0.05) do kill or saturate "
+        "units, but only once training has started (the dead column); units dead or saturated "
+        "from the first step are an injected init or bias. `diagnose` names the cause first: "
+        "a learning rate whose updates are above 1.5e-2 of the weights per step, before the "
+        "units it killed; units dead from the start before the vanishing gradients they cause.\n"
         + ("\nMisnamed runs:\n\n" + misses if misses else "\nNo run misnamed.\n")
         + f"\nOne run takes {np.median([r['seconds'] for r in results]):.2f} s (median).\n"
     )

@@ -58,9 +58,16 @@ def _exploding(run: _Run) -> Finding | None:
         i = int(np.argmax(peak))
     step = int(run.steps[i])
     layer_peak = np.nanmax(np.where(np.isfinite(grad), grad, np.nan), axis=0)
-    at = int(np.argmax(np.where(np.isfinite(peak), peak, -1)))
-    worst = float(peak[at]) if np.isfinite(peak[at]) else float("inf")
-    evidence = f"gradient norm {worst:.1e} at step {int(run.steps[at])}"
+    finite_peak = np.where(np.isfinite(peak), peak, -1.0)
+    at = int(np.argmax(finite_peak))
+    worst = float(finite_peak[at]) if finite_peak[at] >= 0 else float("inf")
+    parts = []
+    if _LIMITS["exploding_floor"] < worst < np.inf:
+        parts.append(f"gradient norm {worst:.1e} at step {int(run.steps[at])}")
+    bad_grad = _first(~np.isfinite(peak))
+    if bad_grad is not None:
+        parts.append(f"gradient not finite at step {int(run.steps[bad_grad])}")
+    evidence = ", ".join(parts)
     if loss_bad is not None:
         evidence += f", loss {run.loss[loss_bad]} at step {loss_bad}"
         step = min(step, loss_bad)

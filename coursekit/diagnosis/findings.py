@@ -159,9 +159,7 @@ class Diagnosis:
         head = f"Diagnosis: {self.top} ({self.steps} recorded steps looked at)"
         if not self.findings:
             return head + "\n  nothing wrong found: gradients, units and learning rate look healthy"
-        return head + "".join(
-            f"\n{i}. " + str(f).replace("\n", "\n   ") for i, f in enumerate(self.findings, 1)
-        )
+        return head + "".join(f"\n{i}. {f}" for i, f in enumerate(self.findings, 1))
 
     def _repr_html_(self) -> str:
         e = html.escape
