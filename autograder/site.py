@@ -98,9 +98,19 @@ def _public_outputs(outputs: list) -> list:
     return kept
 
 
-def page_notebook(student: nbformat.NotebookNode, executed: nbformat.NotebookNode, lesson: str):
+def _layout(nb: nbformat.NotebookNode) -> list[tuple[str, str, str]]:
+    """Each cell's type, kind and grade id: what a student version keeps of its master."""
+    return [
+        (c.cell_type, _kind(c), c.get("metadata", {}).get("nbgrader", {}).get("grade_id", ""))
+        for c in nb.cells
+    ]
+
+
+def page_notebook(
+    student: nbformat.NotebookNode, executed: nbformat.NotebookNode, lesson: str
+) -> nbformat.NotebookNode:
     """The student version with the executed master's outputs where they may be shown."""
-    if [c.cell_type for c in student.cells] != [c.cell_type for c in executed.cells]:
+    if _layout(student) != _layout(executed):
         raise SiteError(f"{lesson}: the student version and the master have different cells")
     page = nbformat.v4.new_notebook(metadata=dict(student.metadata))
     page.nbformat_minor = student.nbformat_minor  # the cells keep their ids, or have none
@@ -111,7 +121,7 @@ def page_notebook(student: nbformat.NotebookNode, executed: nbformat.NotebookNod
         if cell.cell_type == "markdown":
             cell.source = _LESSON_LINK.sub(lambda m: f"]({m[1]}.html{m[2] or ''})", cell.source)
         elif cell.cell_type == "code":
-            show = _kind(mine) == "plain" and _kind(done) == "plain"
+            show = _kind(mine) == "plain"
             errors = [o for o in done.outputs if o.output_type == "error"]
             if show and errors:
                 problems.append(f"cell {index}: {errors[0].ename}: {errors[0].evalue}")

@@ -130,6 +130,10 @@ def test_a_master_that_fails_outside_its_tests_or_drifted_is_not_published():
     student.cells.pop()
     with pytest.raises(SiteError, match="different cells"):
         page_notebook(student, master, "09_x")
+    student, master = _pair()
+    master.cells[3].metadata = {"nbgrader": SOLUTION}  # same types, other roles
+    with pytest.raises(SiteError, match="different cells"):
+        page_notebook(student, master, "09_x")
 
 
 def test_the_cache_of_executed_masters_is_never_published(tmp_path):
