@@ -92,7 +92,8 @@ def lab(tmp_path_factory):
 
 
 def _widgets_notebook() -> nbformat.NotebookNode:
-    """Lesson code that draws progress bars (fit) and widgets (lesson 02's explorer)."""
+    """Lesson code that draws progress bars (fit), widgets (lesson 02's explorer) and the
+    glossary that ends each lesson."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
     nb.cells = [
@@ -102,6 +103,9 @@ def _widgets_notebook() -> nbformat.NotebookNode:
             "    train.fit(models.mlp(64, 8, depth, 10), data.digits(), epochs=3)"
         ),
         nbformat.v4.new_code_cell("widgets.gradient_explorer()"),
+        nbformat.v4.new_code_cell(
+            'from coursekit import glossary\nglossary.show("02_vanishing_gradients")'
+        ),
     ]
     return nb
 
@@ -219,7 +223,7 @@ def test_a_saved_notebook_reopens_without_a_broken_widget(lab):
     """Progress bars and the explorer, run, saved and reopened (a copy: a kernel with none of
     the widgets' models) show no "Error displaying widget: model not found"."""
     facts = _run_all(lab, "widgets.ipynb", "browser-widgets-run.png", save=True)
-    assert facts["errors"] == 0 and facts["executed"] == facts["code_cells"] == 2, facts
+    assert facts["errors"] == 0 and facts["executed"] == facts["code_cells"] == 3, facts
     saved = lab["root"] / "notebooks" / "widgets.ipynb"
     nb = json.loads(saved.read_text())
     views = [
@@ -253,10 +257,22 @@ def test_a_saved_notebook_reopens_without_a_broken_widget(lab):
         page.wait_for_selector(".jp-OutputArea-output .widget-slider", timeout=30_000)
         text = page.evaluate("() => document.body.innerText")
         figures = page.locator(".jp-OutputArea-output .jupyter-widgets img").count()
+        glossary = page.evaluate(  # the glossary table, as the browser lays it out
+            """() => [...document.querySelectorAll('table.coursekit-glossary td')].map(td =>
+                [td.lang, getComputedStyle(td).direction, td.innerText])"""
+        )
         page.screenshot(path=str(ARTIFACTS / "browser-widgets-reopened.png"))
         browser.close()
     assert "Error displaying widget" not in text and "model not found" not in text
     assert figures == 1, "the explorer's saved figure did not come back"
+    from coursekit import glossary as terms
+
+    rows = terms.terms("02_vanishing_gradients")
+    assert glossary == [
+        [code, "rtl" if code in ("ar", "fa") else "ltr", row[code]]
+        for row in rows
+        for code in ("en", "ar", "tr", "fa")
+    ], glossary
 
 
 def _kernel_idle(lab_url: str) -> bool:
