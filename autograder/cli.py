@@ -45,18 +45,37 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from autograder.validate import validate_lesson
+    import time
+
+    from autograder.validate import ValidationResult, validate_course
+    from coursekit.runtime import available_cpus
 
     course = _course(args)
-    status = EXIT_OK
-    for lesson in course.select(args.lessons):
-        result = validate_lesson(course, lesson, timeout=args.timeout)
+    lessons = course.select(args.lessons)
+    started = time.perf_counter()
+
+    def done(result: ValidationResult) -> None:
         print(result.line(), flush=True)
         for problem in result.problems:
-            print(f"    {problem}")
-        if not result.ok:
-            status = EXIT_FAILED
-    return status
+            print(f"    {problem}", flush=True)
+
+    results = validate_course(
+        course,
+        lessons,
+        workers=args.workers or available_cpus(),
+        on_start=lambda lesson, at: print(f"{lesson}: started at {at:.0f} s", flush=True),
+        on_done=done,
+        timeout=args.timeout,
+        plan=not args.no_plan,
+        quick=args.quick,
+    )
+    failed = [r.lesson for r in results if not r.ok]
+    print(
+        f"{len(results) - len(failed)}/{len(results)} lesson(s) valid in "
+        f"{time.perf_counter() - started:.1f} s"
+        + (f"; FAILED: {', '.join(failed)}" if failed else "")
+    )
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -73,6 +92,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         memory_bytes=parse_size(args.memory),
         fresh=args.fresh,
         progress=not args.quiet,
+        plans=not args.no_plan,
     )
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
@@ -139,6 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
         "validate", "Check that every master passes its tests and every student version none."
     )
     p.add_argument("--timeout", type=int, default=300, help="seconds per cell (default 300)")
+    p.add_argument("--workers", type=int, help="lessons at once (default: the CPUs available)")
+    p.add_argument(
+        "--no-plan", action="store_true", help="run every cell (ignore the grading plans)"
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="do not prove the plans (no run of each master without its plan)",
+    )
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser(
@@ -170,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--memory", default="2G", metavar="SIZE", help="memory per kernel (default 2G)")
     p.add_argument("--fresh", action="store_true", help="regrade units already graded in RESULTS")
+    p.add_argument(
+        "--no-plan",
+        action="store_true",
+        help="run every cell, even those the masters' grading plans skip (slower, same grades)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--course", type=Path, help="course root (default: the autograder folder)")
     p.add_argument("--notebooks", type=Path, help=argparse.SUPPRESS)

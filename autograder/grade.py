@@ -66,6 +66,7 @@ class GradeOptions:
     fresh: bool = False  # regrade everything, even units already graded
     isolation: str | None = None  # autograder.sandbox's mode; None: the best this machine has
     progress: bool = True
+    plans: bool = True  # skip the cells each master's grading plan names (autograder.plan)
 
 
 def parse_size(text: str) -> int:
@@ -205,6 +206,7 @@ class ClassGrader:
                 isolation=self.isolation,
                 uid=self._next_uid(),
                 kernel_site=str(scratch / "kernel-site"),
+                plan=self.options.plans,
             )
         )
 

@@ -29,6 +29,7 @@ import nbgrader.converters  # noqa: F401 -- preloaded by the grader's forkserver
 import nbgrader.preprocessors
 from nbgrader.api import Gradebook
 
+from autograder.plan import NOT_RUN, graded_skips
 from autograder.protocol import REPORT_MIME
 
 
@@ -79,6 +80,8 @@ class UnitResult:
     feedback: str | None = None
     # nbgrader executing the notebook (kernel start to shutdown); the rest is the grader's
     executing_seconds: float | None = None
+    # where the unit's time went: prepare, kernel_start, setup_cell, execute, judge, feedback
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -104,6 +107,7 @@ class UnitSpec:
     isolation: str = "limits-only"  # autograder.sandbox's mode for this run
     uid: int = 0  # the kernel's own user where isolation is "isolated"
     kernel_site: str = ""  # the kernel side of autograder, shown to the kernel
+    plan: bool = True  # skip the cells the master's grading plan names (autograder.plan)
 
 
 def _clean(text: str) -> str:
@@ -162,24 +166,55 @@ def _chars(content: dict) -> int:
     return size + len(str(content.get("traceback", "")))
 
 
-class _TimedExecute(nbgrader.preprocessors.Execute):
-    """nbgrader's Execute, timed (the unit reports how much of its time the notebook's own
-    execution took; the rest is the grader's overhead), and with the kernel's outputs
-    bounded, so that no kernel makes the grader hold gigabytes: outputs for people beyond
-    MAX_OUTPUT_CHARS are dropped (the reports still reach the judge); reports beyond
-    MAX_REPORTS_CHARS, or a third one in a cell, become a malformed report (no points).
-    Configured as Execute is."""
+class PlannedExecute(nbgrader.preprocessors.Execute):
+    """nbgrader's Execute that does not run the cells at ``skip`` (indices, from the master's
+    grading plan: ``autograder.plan``); each says so in its output instead. Timed: how long
+    the kernel took to start (``kernel_start``), the first cell, and the whole execution.
+    Configured as Execute is; ``skip`` and the timings are class attributes (one notebook
+    per process)."""
 
+    skip: frozenset[int] = frozenset()
     seconds: float | None = None
+    phases: dict[str, float] = {}
+
+    def preprocess(self, *args, **kwargs):
+        self._start = time.perf_counter()
+        self._first_code: float | None = None
+        type(self).phases = {}
+        try:
+            return super().preprocess(*args, **kwargs)
+        finally:
+            type(self).seconds = time.perf_counter() - self._start
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return super().preprocess_cell(cell, resources, index)
+        now = time.perf_counter()
+        first = self._first_code is None
+        if first:
+            self._first_code = now
+            type(self).phases["kernel_start"] = now - self._start
+        if index in self.skip:
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=NOT_RUN)]
+            cell.execution_count = None
+            return cell, self.resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        finally:
+            if first:
+                type(self).phases["setup_cell"] = time.perf_counter() - now
+
+
+class _TimedExecute(PlannedExecute):
+    """The grader's Execute (``PlannedExecute``), with the kernel's outputs bounded, so that
+    no kernel makes the grader hold gigabytes: outputs for people beyond MAX_OUTPUT_CHARS
+    are dropped (the reports still reach the judge); reports beyond MAX_REPORTS_CHARS, or a
+    third one in a cell, become a malformed report (no points)."""
 
     def preprocess(self, *args, **kwargs):
         self._chars = {"output": 0, "report": 0}
         self._reports_in: dict[int, int] = {}
-        start = time.perf_counter()
-        try:
-            return super().preprocess(*args, **kwargs)
-        finally:
-            _TimedExecute.seconds = time.perf_counter() - start
+        return super().preprocess(*args, **kwargs)
 
     def output(self, outs, msg, display_id, cell_index):
         content = msg.get("content", {})
@@ -271,6 +306,8 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
     from autograder.rebuild import InvalidSubmission, load_submission, rebuild
     from autograder.sandbox import remove_shared_folder
 
+    started = time.perf_counter()
+    phases: dict[str, float] = {}
     root = Path(spec.workdir)
     course = root / "course"
     shutil.copytree(spec.template, course)
@@ -287,6 +324,14 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
     target = course / "submitted" / spec.student / spec.lesson
     target.mkdir(parents=True)
     nbformat.write(graded, target / f"{spec.lesson}.ipynb")
+    # the plan is the master's (the template's copy), matched by position and source: the
+    # submission's metadata never reaches here (rebuild keeps only its answer sources)
+    skip = graded_skips(master, graded) if spec.plan else set()
+    if skip:
+        notes.append(
+            f"{len(skip)} cell(s) of experiments and figures were not run for grading "
+            "(the lesson's grading plan: no graded cell needs them)"
+        )
     autograded = course / "autograded" / spec.student / spec.lesson
     ipc = _write_kernelspec(spec, root)
 
@@ -306,6 +351,8 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
     config.KernelManager.transport = "ipc"
     config.KernelManager.ip = str(ipc / "k")
     _TimedExecute.seconds = None
+    _TimedExecute.skip = frozenset(skip)
+    phases["prepare"] = time.perf_counter() - started
     try:
         _autograde(config, notes)
     except NbgraderFailed as exc:
@@ -327,15 +374,22 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
         )
     finally:
         remove_shared_folder(ipc)
+    phases["autograde"] = time.perf_counter() - started - phases["prepare"]
+    phases.update(_TimedExecute.phases)
+    phases["execute"] = _TimedExecute.seconds or 0.0
 
+    mark = time.perf_counter()
     cells, tampered = _judged_cells(
         spec, autograded / f"{spec.lesson}.ipynb", master, course / "gradebook.db"
     )
+    phases["judge"] = time.perf_counter() - mark
     status, reason = STATUS_GRADED, ""
     if tampered:
         status = STATUS_TAMPERED
         reason = "the kernel's reports did not hold up: " + "; ".join(tampered)[:400]
+    mark = time.perf_counter()
     feedback = _feedback(spec, config, course, notes)
+    phases["feedback"] = time.perf_counter() - mark
     score = sum(c.points for c in cells)
     total = sum(c.max_points for c in cells)
     return UnitResult(
@@ -349,6 +403,7 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
         cells,
         feedback,
         _TimedExecute.seconds,
+        {k: round(v, 3) for k, v in phases.items()},
     )
 
 

@@ -44,7 +44,9 @@ def test_student_version_that_passes_a_test_is_reported(fixture_course):
     )
     result = validate_lesson(fixture_course, "fixture_sum")
     assert not result.ok
-    assert any("a test passes without a solution" in p for p in result.problems), result.problems
+    assert any("test_answer_sqrt earns points without a solution" in p for p in result.problems), (
+        result.problems
+    )
 
 
 def test_missing_student_version_is_reported(fixture_course):

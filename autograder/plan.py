@@ -1,0 +1,182 @@
+"""Grading plans: the cells of a lesson that grading may skip.
+
+Schema: a code cell of the MASTER whose ``metadata.tags`` holds ``skip-when-grading``
+(``PLAN_TAG``) is an experiment or a figure that no graded cell needs. Such a cell is
+
+- not run by ``autograder grade``: the cell is matched in the graded notebook by its
+  position and its source, both taken from the master (the submission's metadata is
+  never read: a student cannot mark their own cells), and its feedback says it was not
+  run for grading (``NOT_RUN``);
+- not run by ``autograder validate``, which proves the plan safe (``autograder.validate``);
+- not run by the student's **Validate** button, whose nbgrader configuration
+  (``STUDENT_NBGRADER_CONFIG``) sets nbclient's ``skip_cells_with_tag`` to the same tag.
+
+Students still run every cell: JupyterLab ignores the tag. A cell without the tag is run
+(the safe default), and so is a tagged cell whose source in the graded notebook differs
+from the master's. Only free code cells may be tagged: never the set-up cell (the first
+code cell), a solution or a test cell, nor any cell with nbgrader metadata.
+
+``plan_problems`` is the static part of the proof: a tagged cell must not bind a global
+name that a later cell left running reads (the kept cell would see another value, or
+none). The dynamic part (the master earns every point with the plan, the blank student
+version none) is ``autograder validate``; that every wrong implementation in tests/ earns
+the same with and without the plan is tests/test_plan.py's slow part.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+import symtable
+from collections.abc import Iterable
+
+PLAN_TAG = "skip-when-grading"
+NOT_RUN = (
+    "[not run for grading: this cell is an experiment or a figure that no graded cell "
+    "needs (the lesson's grading plan); run it yourself in the lesson]\n"
+)
+#: The student's nbgrader configuration (the Validate button): skip the plan's cells.
+STUDENT_NBGRADER_CONFIG = f"""\
+# Gradient Flow: the Validate button runs the set-up, your answers and the checks, and
+# skips the experiments and figures that no check needs (cells tagged {PLAN_TAG!r}).
+c = get_config()  # noqa: F821
+c.Execute.skip_cells_with_tag = {PLAN_TAG!r}
+"""
+
+_MAGIC = re.compile(r"^\s*[%!].*$", re.MULTILINE)
+_BUILTINS = frozenset(dir(builtins))
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def _tags(cell: dict) -> list:
+    tags = cell.get("metadata", {}).get("tags", [])
+    return tags if isinstance(tags, list) else []
+
+
+def _is_free_code(cell: dict) -> bool:
+    """A code cell nbgrader knows nothing about (no solution, test or locked cell)."""
+    return cell.get("cell_type") == "code" and not cell.get("metadata", {}).get("nbgrader")
+
+
+def tagged(nb: dict) -> list[int]:
+    """Indices of the cells tagged ``PLAN_TAG``, whatever they are."""
+    return [i for i, c in enumerate(nb.get("cells", [])) if PLAN_TAG in _tags(c)]
+
+
+def _setup_index(nb: dict) -> int | None:
+    return next((i for i, c in enumerate(nb["cells"]) if c.get("cell_type") == "code"), None)
+
+
+def skipped(master: dict) -> set[int]:
+    """Indices of the master's cells that grading skips: tagged free code cells."""
+    setup = _setup_index(master)
+    cells = master["cells"]
+    return {i for i in tagged(master) if i != setup and _is_free_code(cells[i])}
+
+
+def graded_skips(master: dict, graded: dict) -> set[int]:
+    """Indices of ``graded``'s cells to skip: the master's plan, where the graded notebook
+    holds the master's very cell at the same position (anything else runs)."""
+    cells = graded.get("cells", [])
+    return {
+        i
+        for i in skipped(master)
+        if i < len(cells) and _source(cells[i]) == _source(master["cells"][i])
+    }
+
+
+def _scopes(table: symtable.SymbolTable) -> Iterable[symtable.SymbolTable]:
+    yield table
+    for child in table.get_children():
+        yield from _scopes(child)
+
+
+def names_bound(source: str) -> set[str]:
+    """Global names a cell binds (assigns, imports, defines) at its top level."""
+    top = symtable.symtable(_MAGIC.sub("", source), "<cell>", "exec")
+    return {
+        s.get_name()
+        for s in top.get_symbols()
+        if s.is_assigned() or s.is_imported() or s.is_namespace()
+    }
+
+
+def _reads(source: str) -> tuple[set[str], set[str]]:
+    """(global names a cell reads at its top level, those its functions and classes read
+    as globals when they run), less what the cell binds itself and builtins."""
+    top = symtable.symtable(_MAGIC.sub("", source), "<cell>", "exec")
+    own = names_bound(source) | _BUILTINS
+    at_top = {s.get_name() for s in top.get_symbols() if s.is_referenced()}
+    inside = {
+        s.get_name()
+        for scope in _scopes(top)
+        if scope is not top
+        for s in scope.get_symbols()
+        if s.is_global() and s.is_referenced()
+    }
+    return at_top - own, inside - own
+
+
+def names_read(source: str) -> set[str]:
+    """Global names a cell reads that it does not bind itself: at its top level, and as
+    globals inside its functions and classes (read when they are called)."""
+    at_top, inside = _reads(source)
+    return at_top | inside
+
+
+def plan_problems(master: dict) -> list[str]:
+    """What is wrong with the master's plan; empty when it is well formed and closed."""
+    cells = master.get("cells", [])
+    setup = _setup_index(master)
+    problems = []
+    for i in tagged(master):
+        if i == setup:
+            problems.append(f"cell {i}: the set-up cell is tagged {PLAN_TAG!r}: it must run")
+        elif not _is_free_code(cells[i]):
+            what = "a markdown cell" if cells[i].get("cell_type") != "code" else "an nbgrader cell"
+            problems.append(f"cell {i}: {what} is tagged {PLAN_TAG!r}: only free code cells may be")
+    skip = skipped(master)
+    reads: dict[int, tuple[set[str], set[str]]] = {}
+    for k, cell in enumerate(cells):
+        if k not in skip and cell.get("cell_type") == "code":
+            try:
+                reads[k] = _reads(_source(cell))
+            except SyntaxError:
+                continue  # a stub or a student's cell that does not parse reads nothing
+    for i in sorted(skip):
+        try:
+            bound = names_bound(_source(cells[i]))
+        except SyntaxError as exc:
+            problems.append(f"cell {i}: cannot be analysed ({exc.msg}): it must run")
+            continue
+        # a later cell that runs reads it, or a function of any cell that runs (it may be
+        # called after the skipped cell)
+        for k, (at_top, inside) in reads.items():
+            clash = bound & (inside | (at_top if k > i else set()))
+            if clash:
+                first = _source(cells[i]).strip().splitlines()[0][:60]
+                problems.append(
+                    f"cell {i} ({first!r}) is skipped when grading but cell {k}, which runs, "
+                    f"reads what it defines: {', '.join(sorted(clash))}"
+                )
+    return problems
+
+
+def mark(master: dict, indices: Iterable[int]) -> dict:
+    """Tag the cells at ``indices`` ``PLAN_TAG`` (metadata only; sources untouched)."""
+    for i in indices:
+        meta = master["cells"][i].setdefault("metadata", {})
+        tags = meta.setdefault("tags", [])
+        if PLAN_TAG not in tags:
+            tags.append(PLAN_TAG)
+    return master
+
+
+def free_cells(master: dict) -> list[int]:
+    """Every free code cell after the set-up cell: what a plan may skip at most."""
+    setup = _setup_index(master)
+    return [i for i, c in enumerate(master["cells"]) if i != setup and _is_free_code(c)]
