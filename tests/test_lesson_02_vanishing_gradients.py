@@ -172,6 +172,73 @@ WRONG = [
         ],
     ),
     (
+        "test_distinct_rows",
+        "counts columns instead of rows",
+        [("distinct_rows", "for row in weight.detach():", "for row in weight.detach().T:")],
+    ),
+    (
+        "test_distinct_rows",
+        "exact equality instead of a tolerance",
+        [
+            (
+                "distinct_rows",
+                "(row - other).abs().max() > atol",
+                "not torch.equal(row, other)",
+            )
+        ],
+    ),
+    (
+        "test_distinct_rows",
+        "compares each row with the first row only",
+        [
+            (
+                "distinct_rows",
+                """    distinct = []
+    for row in weight.detach():
+        if all((row - other).abs().max() > atol for other in distinct):
+            distinct.append(row)
+    return len(distinct)""",
+                """    rows = weight.detach()
+    return 1 + sum(int((row - rows[0]).abs().max() > atol) for row in rows[1:])""",
+            )
+        ],
+    ),
+    (
+        "test_distinct_rows",
+        "ignores atol (a fixed tolerance)",
+        [("distinct_rows", "(row - other).abs().max() > atol", "(row - other).abs().max() > 1e-6")],
+    ),
+    (
+        "test_distinct_rows",
+        "returns a tensor",
+        [("distinct_rows", "return len(distinct)", "return torch.tensor(len(distinct))")],
+    ),
+    (
+        "test_answer_he_std",
+        "Xavier's variance",
+        [("answer_he_std", "math.sqrt(2 / 512)", "math.sqrt(2 / (512 + 128))")],
+    ),
+    (
+        "test_answer_he_std",
+        "the variance, not the standard deviation",
+        [("answer_he_std", "math.sqrt(2 / 512)", "2 / 512")],
+    ),
+    (
+        "test_answer_he_std",
+        "no factor 2 for ReLU",
+        [("answer_he_std", "math.sqrt(2 / 512)", "math.sqrt(1 / 512)")],
+    ),
+    (
+        "test_answer_symmetry",
+        "every gradient is 0",
+        [("answer_symmetry", 'answer_symmetry = "c"', 'answer_symmetry = "d"')],
+    ),
+    (
+        "test_answer_symmetry",
+        "equal weights cannot move",
+        [("answer_symmetry", 'answer_symmetry = "c"', 'answer_symmetry = "b"')],
+    ),
+    (
         "test_answer_ratio_bound",
         "20 factors instead of 19",
         [("answer_ratio_bound", "0.25**19", "0.25**20")],
@@ -205,6 +272,7 @@ FIXED_NAMES = [
     "def xavier_uniform(fan_in, fan_out, generator)",
     "def he_normal(fan_in, fan_out, generator)",
     "class ResidualBlock(nn.Module)",
+    "def distinct_rows(weight, atol=1e-6)",
 ]
 # What the visible checks say to each mistake above (a part of the message that names it)
 VISIBLE_MESSAGES = {
@@ -226,6 +294,11 @@ VISIBLE_MESSAGES = {
     "activation after the sum": "x + act(linear(x))",
     "forgets super().__init__()": "call super().__init__() first",
     "names its layer self.fc instead of self.linear": "needs self.linear = nn.Linear(5, 5)",
+    "counts columns instead of rows": "a unit is a ROW of weight",
+    "exact equality instead of a tolerance": "compare with a tolerance, not ==",
+    "compares each row with the first row only": "not only with the first row",
+    "ignores atol (a fixed tolerance)": "use the atol you are given",
+    "returns a tensor": "must return a Python int",
 }
 
 globals().update(standard_tests(LESSON, WRONG, FIXED_NAMES, VISIBLE_MESSAGES))

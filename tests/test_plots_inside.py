@@ -74,7 +74,7 @@ def test_update_ratios_one_line_per_layer_the_guide_and_zero_marks():
     assert len(marks) == 1 and list(marks[0].get_xdata()) == [0, 5, 10]
     assert marks[0].get_ydata()[0] == pytest.approx(stuck.get_ylim()[0])
     assert list(data_lines[1].get_ydata()) == [1e-4, 2e-4, 3e-4]
-    legend = [t.get_text() for t in stuck.get_legend().get_texts()]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "guide: 0.001" in legend and "0: does not move" in legend
 
 
@@ -137,6 +137,7 @@ def test_activation_densities_one_panel_per_run_one_line_per_layer():
     assert sigmoid.get_title() == "sigmoid" and len(relu.lines) == 1
     centres = sigmoid.lines[0].get_xdata()
     assert len(centres) == 20 and 0 < centres[0] and centres[-1] < 1
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["layer 1", "layer 2"]
     # a density: the line integrates to 1 over its bins
     width = centres[1] - centres[0]
     assert np.nansum(sigmoid.lines[0].get_ydata()) * width == pytest.approx(1.0)
@@ -167,4 +168,5 @@ def test_activation_densities_each_layer_integrates_to_one(layers):
         x, y = line.get_xdata(), line.get_ydata()
         assert len(x) == 7
         width = x[1] - x[0]
-        assert np.sum(y) * width == pytest.approx(1.0, rel=1e-6)
+        assert np.nansum(y) * width == pytest.approx(1.0, rel=1e-6)
+        assert not (y == 0).any()  # empty bins are NaN, not 0 (a log scale has no 0)

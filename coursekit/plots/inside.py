@@ -73,11 +73,21 @@ def activation_densities(
         centres = (edges[:-1] + edges[1:]) / 2
         for color, (name, v) in zip(_depth_colors(len(values)), values.items(), strict=True):
             density, _ = np.histogram(v[np.isfinite(v)], bins=edges, density=True)
-            ax.plot(centres, density, "-", lw=1.2, color=color, label=str(name))
+            # empty bins are left out: on a log scale they would draw a line down to -inf
+            ax.plot(
+                centres,
+                np.where(density > 0, density, np.nan),
+                "-",
+                lw=1.2,
+                color=color,
+                label=str(name),
+            )
         ax.set_title(str(label), fontsize=9)
         ax.tick_params(labelsize=7)
         ax.set_yscale("log")
-    axes[0].legend(fontsize=7)
+        ax.minorticks_off()  # minor ticks of a log scale cost half the drawing time
+    # one legend for every panel (the layers are the same), outside the data
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=7)
     fig.supxlabel("activation value", fontsize=9)
     fig.supylabel("density (log)", fontsize=9)
     if title:
@@ -187,10 +197,11 @@ def update_ratios(
                 ax.plot(zeros, np.full(zeros.size, bottom), "v", ms=4, mfc="none", color=color)
         ax.axhline(guide, color="0.2", ls="--", lw=1.2)
         ax.set_yscale("log")
+        ax.minorticks_off()
         ax.set_ylim(bottom, top)
         ax.set_title(str(label), fontsize=9)
         ax.tick_params(labelsize=7)
-    _depth_legend(fig, axes[0], series, guide)
+    _depth_legend(fig, series, guide)
     fig.supxlabel("training step", fontsize=9)
     fig.supylabel("‖ΔW‖ / ‖W‖ per step (log)", fontsize=9)
     if title:
@@ -198,7 +209,7 @@ def update_ratios(
     return fig
 
 
-def _depth_legend(fig: Figure, ax, series: Mapping, guide: float) -> None:
+def _depth_legend(fig: Figure, series: Mapping, guide: float) -> None:
     """Legend entries for the first and last layer colours, the guide and the zero marks."""
     from matplotlib.lines import Line2D
 
@@ -210,4 +221,4 @@ def _depth_legend(fig: Figure, ax, series: Mapping, guide: float) -> None:
         Line2D([], [], color="0.2", ls="--", label=f"guide: {guide:g}"),
         Line2D([], [], color="0.4", marker="v", ls="none", mfc="none", label="0: does not move"),
     ]
-    ax.legend(handles=handles, fontsize=7)
+    fig.legend(handles=handles, loc="outside right upper", fontsize=7)

@@ -26,6 +26,23 @@ claims_out = {
         for name, runs in by_seed.items()
     },
     "table": list(results),
+    "symmetry": symmetry,
+    "factors": factors,
+    "backward": backward,
+    "inside": {  # per network, per seed: per-layer means over training (hidden layers only)
+        name: [
+            {
+                metric: list(mon.mean_over_steps(metric).values())[:-1]
+                for metric in ("saturated", "dead", "update_ratio", "act_mean", "act_std")
+            }
+            for _, mon in runs
+        ]
+        for name, runs in by_seed.items()
+    },
+    "validation": {  # seed 0 after training, on the validation set: per shown layer
+        name: {layer: [out.mean().item(), out.std().item()] for layer, out in layers.items()}
+        for name, layers in inside.items()
+    },
 }
 """
 
@@ -98,6 +115,150 @@ def test_xavier_slows_tanh_down_and_the_gain_keeps_it(lesson):
     why = quoted(lesson, "Xavier's weights times $5/3$ keep tanh's signal level")
     gained = spreads["tanh, your Xavier × 5/3"]
     assert 0.8 < gained[-1] / gained[0] < 1.0 and max(gained[5:]) / min(gained[5:]) < 1.05, why
+
+
+def test_units_that_start_equal_stay_equal(lesson):
+    symmetry = lesson.values["symmetry"]
+    why = quoted(
+        lesson,
+        "Both constant starts end as they began: one distinct unit in each hidden layer of 32. "
+        "Started at 0, not one hidden weight moves (the largest change is exactly 0). Started "
+        "at 0.1, the weights do move, but all in step, and the network stays near chance (below "
+        "15 %), where the randomly initialised one passes 80 % in the same three epochs.",
+    )
+    zero, constant, random = (symmetry[k] for k in ("all 0", "all 0.1", "random (PyTorch default)"))
+    assert zero[0] == [1, 1] and zero[1] == 0 and zero[2] < 0.15, why
+    assert constant[0] == [1, 1] and constant[1] > 1e-3 and constant[2] < 0.15, why
+    assert random[0] == [32, 32] and random[2] > 0.8, why
+
+
+def test_the_derivation_predicts_the_factor_per_layer(lesson):
+    factors = lesson.values["factors"]
+    why = quoted(
+        lesson,
+        "The factors per layer are the ones the derivation predicts: about $0.58$ for tanh and "
+        "$0.41$ for ReLU with PyTorch's default, and about $0.71$ for ReLU with your Xavier (no "
+        "gain) — each within 0.05 of $\\sqrt{1/3}$, $\\sqrt{1/6}$ and $\\sqrt{1/2}$.",
+    )
+    for name, predicted in [
+        ("tanh, PyTorch default", math.sqrt(1 / 3)),
+        ("ReLU, PyTorch default", math.sqrt(1 / 6)),
+        ("ReLU, your Xavier", math.sqrt(1 / 2)),
+    ]:
+        assert abs(factors[name] - predicted) < 0.05, (why, name, factors[name])
+    assert round(math.sqrt(1 / 3), 2) == 0.58 and round(math.sqrt(1 / 6), 2) == 0.41, why
+
+
+def test_backwards_it_is_the_same_story(lesson):
+    backward = lesson.values["backward"]
+    why = quoted(
+        lesson,
+        "the gradient that reaches layer 1 is the same size as the one arriving at layer 20 with "
+        "He's weights (ReLU), within a factor of 2, and smaller by orders of magnitude with "
+        "PyTorch's default, for tanh and for ReLU.",
+    )
+    assert 0.5 < backward["ReLU, your He"] < 2, why
+    for name in ("tanh, PyTorch default", "ReLU, PyTorch default"):
+        assert backward[name] < 1e-3, (why, name)
+    why = quoted(
+        lesson,
+        "With Xavier's times $5/3$, tanh's gradient grows on its way back, by a factor of "
+        "3 to 10 over the 19 layers",
+    )
+    assert 3 < backward["tanh, your Xavier × 5/3"] < 10, why
+
+
+def _inside(lesson, name, seed):
+    return lesson.values["inside"][name][seed]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_what_the_units_do(lesson, seed):
+    baseline = _inside(lesson, "sigmoid (baseline)", seed)
+    why = quoted(
+        lesson,
+        "The sigmoid baseline is **not** saturated: fewer than 1 % of its units are, in every "
+        "layer. Its activations sit in a narrow peak around 0.5 — a mean between 0.45 and 0.55 "
+        "and a spread below 0.1 in every layer after the first",
+    )
+    assert len(baseline["saturated"]) == 20, why
+    assert max(baseline["saturated"]) < 0.01, why
+    assert all(0.45 < m < 0.55 for m in baseline["act_mean"]), why
+    assert max(baseline["act_std"][1:]) < 0.1, why
+    residual = _inside(lesson, "residual", seed)
+    why = quoted(
+        lesson,
+        "The residual network is the most saturated of all, more than half of the units in each "
+        "of its last ten layers, and learns anyway",
+    )
+    assert min(residual["saturated"][10:]) > 0.5, why
+    for name, runs in lesson.values["inside"].items():
+        if name != "residual" and not math.isnan(runs[seed]["saturated"][0]):
+            assert max(runs[seed]["saturated"]) < max(residual["saturated"]), (why, name)
+    assert lesson.values["runs"]["residual"]["val_acc"][seed] > 0.9, why
+    norm = _inside(lesson, "batch norm", seed)
+    why = quoted(
+        lesson,
+        "Batch normalisation keeps every layer alike: a mean of 0.5, a spread between 0.2 and "
+        "0.25 in all 20 layers, and almost no unit saturated (below 1 %).",
+    )
+    assert all(abs(m - 0.5) < 0.01 for m in norm["act_mean"]), why
+    assert all(0.2 <= s < 0.25 for s in norm["act_std"]) and max(norm["saturated"]) < 0.01, why
+    tanh_xavier = _inside(lesson, "tanh + Xavier init", seed)
+    tanh_default = _inside(lesson, "tanh, default init", seed)
+    why = quoted(
+        lesson,
+        "tanh with Xavier's initialisation keeps between 10 and 25 % of its units saturated in "
+        "every layer, with a spread of about 0.7 throughout; with PyTorch's default, none past "
+        "layer 1 are, because the signal has faded to a spread below 0.12 from layer 4 on.",
+    )
+    assert all(0.1 <= s <= 0.25 for s in tanh_xavier["saturated"]), why
+    assert all(0.65 < s < 0.75 for s in tanh_xavier["act_std"]), why
+    assert max(tanh_default["saturated"][1:]) == 0, why
+    assert max(tanh_default["act_std"][3:]) < 0.12, why
+    relu, he = _inside(lesson, "ReLU", seed), _inside(lesson, "ReLU + He init", seed)
+    why = quoted(
+        lesson,
+        "ReLU with PyTorch's default initialisation has about half of its units dead in the "
+        "deeper layers (between 35 and 60 % in each of layers 5 to 20); with He's, at most 30 % "
+        "in any layer.",
+    )
+    assert all(0.35 <= d <= 0.6 for d in relu["dead"][4:]), why
+    assert max(he["dead"]) <= 0.3, why
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_how_much_each_step_moves_each_layer(lesson, seed):
+    why = quoted(
+        lesson,
+        "The four networks that learn — residual, batch norm, ReLU + He, tanh + Xavier — move "
+        "every hidden layer by between $5 \\cdot 10^{-4}$ and $5 \\cdot 10^{-3}$ of its size "
+        "per step, on average over training: around the guide line.",
+    )
+    for name in ("residual", "batch norm", "ReLU + He init", "tanh + Xavier init"):
+        ratios = _inside(lesson, name, seed)["update_ratio"]
+        assert len(ratios) == 20 and all(5e-4 <= r <= 5e-3 for r in ratios), (why, name)
+    why = quoted(
+        lesson,
+        "The four that stay at chance hardly move their first layers: below $10^{-6}$ in each of "
+        "the first five layers, and exactly 0 (the ▽ marks) for the sigmoid baseline and for "
+        "Xavier's sigmoid network.",
+    )
+    for name in ("sigmoid (baseline)", "Xavier init", "ReLU", "tanh, default init"):
+        assert max(_inside(lesson, name, seed)["update_ratio"][:5]) < 1e-6, (why, name)
+        assert lesson.values["runs"][name]["val_acc"][seed] < 0.15, (why, name)
+    for name in ("sigmoid (baseline)", "Xavier init"):
+        assert _inside(lesson, name, seed)["update_ratio"][0] == 0, (why, name)
+
+
+def test_the_validation_activations_show_the_same(lesson):
+    """The densities (seed 0, validation set) agree with what the text says of the baseline."""
+    why = quoted(lesson, "Its activations sit in a narrow peak around 0.5")
+    layers = lesson.values["validation"]["sigmoid (baseline)"]
+    assert list(layers) == ["layer 1", "layer 5", "layer 10", "layer 15", "layer 20"], why
+    for layer, (mean, std) in layers.items():
+        assert 0.45 < mean < 0.55, (why, layer)
+        assert layer == "layer 1" or std < 0.1, (why, layer)
 
 
 def test_each_network_runs_with_two_seeds(lesson):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
+from torch import nn
 
 from autograder.judge.answers.keys import check_choice, check_number
 
@@ -10,6 +13,7 @@ LESSON = "02_vanishing_gradients"
 
 _Q_XAVIER = "7577a6624e0bebad"  # digest("02_vanishing_gradients", "q_xavier", <the answer>)
 _Q_RESIDUAL = "728ae649360f1268"  # likewise
+_Q_SYMMETRY = "09677fb0bb2c51d6"  # likewise
 
 
 def q_ratio_bound(answer) -> None:
@@ -29,8 +33,21 @@ def q_residual(answer) -> None:
     )
 
 
+def q_he_std(answer) -> None:
+    # a ReLU layer with fan_in 512 (and 128 outputs): torch's own He scale, gain / sqrt(fan_in)
+    check_number(answer, "answer_he_std", nn.init.calculate_gain("relu") / math.sqrt(512), rel=1e-2)
+
+
+def q_symmetry(answer) -> None:
+    check_choice(
+        answer, "answer_symmetry", "02_vanishing_gradients", "q_symmetry", _Q_SYMMETRY, "abcd"
+    )
+
+
 QUESTIONS = {
     "q_ratio_bound": q_ratio_bound,
     "q_xavier": q_xavier,
     "q_residual": q_residual,
+    "q_he_std": q_he_std,
+    "q_symmetry": q_symmetry,
 }

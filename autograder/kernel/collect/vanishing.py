@@ -283,7 +283,54 @@ def judge_residual_block(seen: dict) -> None:
 residual_block = observed(observe_residual_block, judge_residual_block)
 
 
+# (rows, fan_in, distinct units, atol): the grader's matrices, units repeated and shuffled
+DISTINCT_CASES = [
+    (7, 5, 1, 1e-6),
+    (12, 3, 4, 1e-6),
+    (9, 16, 9, 1e-6),
+    (10, 4, 3, 1e-2),
+    (1, 8, 1, 1e-6),
+]
+
+
+def _repeated_units(rows: int, fan_in: int, units: int, atol: float, seed: int) -> torch.Tensor:
+    """A (rows, fan_in) weight holding ``units`` different rows, each at least once, in a
+    shuffled order, plus noise below ``atol / 4`` (float rounding of equal updates): the
+    number of distinct units is known by construction."""
+    g = torch.Generator().manual_seed(seed)
+    distinct = torch.randn(units, fan_in, generator=g)
+    which = torch.cat([torch.arange(units), torch.randint(units, (rows - units,), generator=g)])
+    which = which[torch.randperm(rows, generator=g)]
+    noise = (torch.rand(rows, fan_in, generator=g) * 2 - 1) * atol / 4
+    return distinct[which] + noise
+
+
+@collected
+def distinct_rows(student) -> None:
+    with checks.exercise("distinct_rows"):
+        for i, (rows, fan_in, units, atol) in enumerate(DISTINCT_CASES):
+            weight = _repeated_units(rows, fan_in, units, atol, seed=300 + i)
+            got = student(weight, atol=atol)
+            checks.expect(
+                isinstance(got, int) and not isinstance(got, bool),
+                f"distinct_rows must return a Python int, got {type(got).__name__}",
+            )
+            checks.expect(
+                got == units,
+                f"distinct_rows of a ({rows}, {fan_in}) weight holding {units} different units "
+                f"(rows equal within atol = {atol:g}): expected {units}, got {got}",
+            )
+        # a layer's weight as it is after training: a Parameter that requires grad
+        layer = nn.Linear(6, 5)
+        with torch.no_grad():
+            layer.weight.copy_(_repeated_units(5, 6, 2, 1e-6, seed=400))
+        got = student(layer.weight)
+        checks.expect(got == 2, f"distinct_rows(nn.Linear(6, 5).weight): expected 2, got {got}")
+
+
 # Conceptual questions: the kernel reports the answer, the judge knows the key.
 q_ratio_bound = answered("q_ratio_bound")
 q_xavier = answered("q_xavier")
 q_residual = answered("q_residual")
+q_he_std = answered("q_he_std")
+q_symmetry = answered("q_symmetry")
