@@ -72,6 +72,55 @@ WRONG = [
         [("dropout_backward", "    if mask is None:\n        return dout\n", "")],
     ),
     (
+        "test_early_stopping",
+        "an equal loss counts as an improvement",
+        [
+            (
+                "early_stopping",
+                "if val_losses[epoch] < val_losses[best]:",
+                "if val_losses[epoch] <= val_losses[best]:",
+            )
+        ],
+    ),
+    (
+        "test_early_stopping",
+        "the global minimum (looks ahead)",
+        [
+            (
+                "early_stopping",
+                "    best = 0\n",
+                "    best = int(np.argmin(val_losses))\n"
+                "    return best, min(best + patience, len(val_losses) - 1)\n",
+            )
+        ],
+    ),
+    (
+        "test_early_stopping",
+        "waits one epoch too many",
+        [("early_stopping", "elif epoch - best >= patience:", "elif epoch - best > patience:")],
+    ),
+    (
+        "test_early_stopping",
+        "keeps the last epoch's weights",
+        [("early_stopping", "            return best, epoch", "            return epoch, epoch")],
+    ),
+    (
+        "test_early_stopping",
+        "1-based epochs",
+        [
+            (
+                "early_stopping",
+                "            return best, epoch",
+                "            return best + 1, epoch + 1",
+            ),
+            (
+                "early_stopping",
+                "    return best, len(val_losses) - 1",
+                "    return best + 1, len(val_losses)",
+            ),
+        ],
+    ),
+    (
         "test_answer_all_dropped",
         "nothing dropped",
         [("answer_all_dropped", 'answer_all_dropped = "b"', 'answer_all_dropped = "a"')],
@@ -103,6 +152,7 @@ WRONG = [
 FIXED_NAMES = [
     "def dropout_forward(x, p, train, rng)",
     "def dropout_backward(dout, cache)",
+    "def early_stopping(val_losses, patience)",
 ]
 # What the visible checks say to each mistake above (a part of the message that names it)
 VISIBLE_MESSAGES = {
@@ -116,6 +166,11 @@ VISIBLE_MESSAGES = {
     "a fresh mask in the backward pass": "the same mask as the forward pass",
     "forgets the 1/(1-p) scale": "the same 1 / (1 - p)",
     "breaks in eval mode": "in eval mode",
+    "an equal loss counts as an improvement": "not an improvement (strictly lower",
+    "the global minimum (looks ahead)": "cannot look ahead",
+    "waits one epoch too many": "epochs in a row without improvement",
+    "keeps the last epoch's weights": "not the last epoch trained",
+    "1-based epochs": "0-based indices",
 }
 
 globals().update(standard_tests(LESSON, WRONG, FIXED_NAMES, VISIBLE_MESSAGES))

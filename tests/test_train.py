@@ -48,6 +48,19 @@ def test_clip_norm_bounds_the_applied_gradient(digits):
     assert total.item() <= 0.5 + 1e-5
 
 
+def test_weight_decay_adds_l2_to_the_gradient(digits):
+    split = data.DataSplit(digits.x_train[:32], digits.y_train[:32], digits.x_val, digits.y_val)
+    net = models.mlp(64, 8, 1, 10, seed=0)
+    x, y, _, _ = train._tensors(split)
+    before = [p.detach().clone() for p in net.parameters()]
+    torch.nn.functional.cross_entropy(net(x), y).backward()
+    expected = [w - 0.1 * (p.grad + 0.5 * w) for w, p in zip(before, net.parameters(), strict=True)]
+    net.zero_grad()
+    train.fit(net, split, epochs=1, lr=0.1, batch_size=32, weight_decay=0.5, progress=False)
+    for got, want in zip(net.parameters(), expected, strict=True):
+        torch.testing.assert_close(got.detach(), want)
+
+
 def test_monitor_records_every_step(digits):
     net = models.mlp(64, 16, 2, 10)
     with GradientMonitor(net) as mon:
@@ -76,6 +89,7 @@ def test_progress_bar_is_silent_under_nbgrader(digits, monkeypatch, capsys):
         ({"optimizer": "rmsprop"}, "optimizer must be one of sgd"),
         ({"loss": "hinge"}, "loss must be one of"),
         ({"clip_norm": 0}, "clip_norm must be None or a positive number"),
+        ({"weight_decay": -1}, "weight_decay must be a number >= 0"),
     ],
 )
 def test_bad_arguments(digits, kwargs, message):

@@ -11,6 +11,7 @@ Lessons call them module-qualified: ``plots.grad_norms(history)``.
 - ``diagnosis``: what ``coursekit.diagnose`` looked at, and its verdict.
 - ``inside``: inside the network, run by run: activation densities, saturated and dead
   units per layer, update : data ratios over training.
+- ``regularisation``: regularisers side by side, training and validation, seeds as bands.
 """
 
 from coursekit.plots.curves import bands, curves, limit_y, reference, training_curves
@@ -25,6 +26,7 @@ from coursekit.plots.layers import (
     layer_metric,
     on_off_map,
 )
+from coursekit.plots.regularisation import regularisers
 from coursekit.plots.style import COLORS, STYLE, figure
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "limit_y",
     "on_off_map",
     "reference",
+    "regularisers",
     "training_curves",
     "unit_states",
     "update_ratios",

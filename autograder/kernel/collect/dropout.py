@@ -1,4 +1,5 @@
-"""Hidden checks of lesson 05_dropout: by distribution, never by one particular mask.
+"""Hidden checks of lesson 05_dropout: dropout by distribution, never by one particular mask;
+early stopping by the properties that decide its answer.
 
 Oracles: the binomial statistics of a Bernoulli(1 - p) mask, inverted dropout's
 expectation, and torch.nn.Dropout's statistics on the same input. Every case is
@@ -12,6 +13,7 @@ import math
 import numpy as np
 import torch
 
+from autograder.kernel.collect.common import rng_for
 from autograder.kernel.collect.record import answered, collected
 from coursekit import checks
 
@@ -126,6 +128,68 @@ def dropout_backward(forward, backward) -> None:
         dx = backward(dout.copy(), cache)
         checks.expect_finite(dx, "dx for p=1")
         checks.expect_close(dx, np.zeros(x.shape), "dx for p=1 (nothing passes)")
+
+
+def _improves(losses: list[float], epoch: int) -> bool:
+    """Strictly below every earlier loss (epoch 0 always improves)."""
+    return all(losses[epoch] < earlier for earlier in losses[:epoch])
+
+
+def _check_stop(losses: list[float], patience: int, result) -> None:
+    """The properties that decide early stopping's answer, one message each."""
+    n, where = len(losses), f"for {len(losses)} epochs, patience {patience}"
+    checks.expect(
+        isinstance(result, tuple) and len(result) == 2,
+        "early_stopping must return a tuple of 2 values: (kept, stopped)",
+    )
+    checks.expect(
+        all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in result),
+        f"early_stopping returned {result}: kept and stopped are epoch indices (integers)",
+    )
+    kept, stopped = (int(v) for v in result)
+    checks.expect(
+        0 <= kept <= stopped < n,
+        f"({kept}, {stopped}) {where}: 0-based indices with 0 <= kept <= stopped <= {n - 1}",
+    )
+    checks.expect(
+        _improves(losses, kept),
+        f"kept = {kept} {where}: that epoch is not strictly below every loss before it",
+    )
+    later = [e for e in range(kept + 1, stopped + 1) if _improves(losses, e)]
+    checks.expect(
+        not later,
+        f"({kept}, {stopped}) {where}: epoch {later[0] if later else ''} improved on the kept "
+        "one before training stopped: kept is the best epoch, not the last one",
+    )
+    checks.expect(
+        stopped == min(kept + patience, n - 1),
+        f"stopped = {stopped} {where}: training stops `patience` epochs after the best one "
+        f"(epoch {kept}), or at the last epoch",
+    )
+    last = 0
+    for epoch in range(kept + 1):  # no earlier stop: every improvement came in time
+        if _improves(losses, epoch):
+            last = epoch
+        checks.expect(
+            epoch - last < patience,
+            f"({kept}, {stopped}) {where}: training should already have stopped after epoch "
+            f"{epoch}, {patience} epochs without improvement on epoch {last} (early stopping "
+            "cannot look ahead)",
+        )
+
+
+@collected
+def early_stopping(student) -> None:
+    with checks.exercise("early_stopping"):
+        rng = rng_for("early_stopping")
+        for case in range(40):
+            n = int(rng.integers(1, 40))
+            bottom = rng.uniform(0, n)
+            curve = 0.002 * (np.arange(n) - bottom) ** 2 + rng.normal(0, 0.05, n)
+            losses = [float(v) for v in np.round(curve + 1.0, 1 if case % 2 else 3)]  # ties
+            patience = int(rng.choice([1, 2, 3, 5, 8]))
+            result = student(list(losses), patience)
+            _check_stop(losses, patience, result)
 
 
 # Conceptual questions: the kernel reports the answer, the judge knows the key.
