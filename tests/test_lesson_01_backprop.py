@@ -282,6 +282,71 @@ WRONG = [
         [("two_layer_net", '"b1": db1', '"b1": db2 * 0 + db1.mean()')],
     ),
     (
+        "test_sparse_gradient_check",
+        "divides by the numerical gradient only",
+        [
+            (
+                "sparse_gradient_check",
+                "max(abs(a) + abs(numerical), 1e-8)",
+                "max(abs(numerical), 1e-8)",
+            )
+        ],
+    ),
+    (
+        "test_sparse_gradient_check",
+        "the absolute error",
+        [
+            (
+                "sparse_gradient_check",
+                "abs(a - numerical) / max(abs(a) + abs(numerical), 1e-8)",
+                "abs(a - numerical)",
+            )
+        ],
+    ),
+    (
+        "test_sparse_gradient_check",
+        "a full numerical gradient, then the entries",
+        [
+            (
+                "sparse_gradient_check",
+                "    errors = []\n",
+                "    full = numerical_gradient(f, x, h)\n    errors = []\n",
+            ),
+            (
+                "sparse_gradient_check",
+                "        numerical = (plus - minus) / (2 * h)\n",
+                "        numerical = full[index]\n",
+            ),
+        ],
+    ),
+    (
+        "test_sparse_gradient_check",
+        "no floor in the denominator",
+        [
+            (
+                "sparse_gradient_check",
+                "max(abs(a) + abs(numerical), 1e-8)",
+                "(abs(a) + abs(numerical))",
+            )
+        ],
+    ),
+    (
+        "test_sparse_gradient_check",
+        "one-sided difference (sparse check)",
+        [
+            (
+                "sparse_gradient_check",
+                "        numerical = (plus - minus) / (2 * h)\n",
+                "        numerical = (plus - f(x)) / h\n",
+            )
+        ],
+    ),
+    (
+        "test_sparse_gradient_check",
+        "ignores the given h",
+        [("sparse_gradient_check", "    errors = []\n", "    h = 1e-5\n    errors = []\n")],
+    ),
+    (
         "test_answer_backward",
         "the optimizer's job",
         [("answer_backward", 'answer_backward = "b"', 'answer_backward = "a"')],
@@ -300,6 +365,31 @@ WRONG = [
         "test_answer_chain_rule",
         "forgets the inner derivative x",
         [("answer_chain_rule", "2 * (1.5 * -2 - 1) * -2", "2 * (1.5 * -2 - 1)")],
+    ),
+    (
+        "test_answer_kink",
+        "blames relu_backward",
+        [("answer_kink", 'answer_kink = "b"', 'answer_kink = "a"')],
+    ),
+    (
+        "test_answer_kink",
+        "blames float64",
+        [("answer_kink", 'answer_kink = "b"', 'answer_kink = "c"')],
+    ),
+    (
+        "test_answer_initial_loss",
+        "the probability 1/C instead of the loss",
+        [("answer_initial_loss", "math.log(100)", "1 / 100")],
+    ),
+    (
+        "test_answer_initial_loss",
+        "ln 10 of the digits",
+        [("answer_initial_loss", "math.log(100)", "math.log(10)")],
+    ),
+    (
+        "test_answer_initial_loss",
+        "log base 2",
+        [("answer_initial_loss", "math.log(100)", "math.log2(100)")],
     ),
     ("test_answer_vanishing", "one layer only", [("answer_vanishing", "0.25**10", "0.25")]),
     (
@@ -355,6 +445,12 @@ VISIBLE_MESSAGES = {
     "no max subtraction (overflows for large scores)": "subtract each row's max",
     "skips relu_backward": "relu_backward",
     "hands db2 for b1": "grads['b1']",
+    "divides by the numerical gradient only": "divide by the sum of both magnitudes",
+    "the absolute error": "divide by the sum of both magnitudes",
+    "a full numerical gradient, then the entries": "check only the entries in indices",
+    "no floor in the denominator": "keeps it finite",
+    "one-sided difference (sparse check)": "2 calls of f each (f(x + h) and f(x - h))",
+    "ignores the given h": "use the given h",
 }
 
 globals().update(standard_tests(LESSON, WRONG, FIXED_NAMES, VISIBLE_MESSAGES))

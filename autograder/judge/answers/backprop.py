@@ -9,6 +9,7 @@ from autograder.judge.answers.keys import check_choice, check_number
 LESSON = "01_backprop"
 
 _Q_BACKWARD = "d5be819e04652178"  # digest("01_backprop", "q_backward", <the answer>)
+_Q_KINK = "52aeeb52ef5247c5"  # likewise
 
 
 def q_backward(answer) -> None:
@@ -32,8 +33,22 @@ def q_vanishing(answer) -> None:
     check_number(answer, "answer_vanishing", x.grad.item(), rel=1e-2)
 
 
+def q_kink(answer) -> None:
+    check_choice(answer, "answer_kink", "01_backprop", "q_kink", _Q_KINK, "abcd")
+
+
+def q_initial_loss(answer) -> None:
+    # the cross-entropy of 100 equal scores (small last-layer weights), by torch
+    scores = torch.zeros(8, 100, dtype=torch.float64)
+    labels = torch.arange(8) * 11
+    loss = torch.nn.functional.cross_entropy(scores, labels)
+    check_number(answer, "answer_initial_loss", loss.item(), rel=1e-2)
+
+
 QUESTIONS = {
     "q_backward": q_backward,
     "q_chain_rule": q_chain_rule,
     "q_vanishing": q_vanishing,
+    "q_kink": q_kink,
+    "q_initial_loss": q_initial_loss,
 }
