@@ -158,6 +158,27 @@ def adding_problem(
     return x, y
 
 
+def first_token(
+    n: int = 1000, seq_len: int = 50, n_symbols: int = 4, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Remember the first token: a long-memory classification task for RNNs.
+
+    Each sequence is ``seq_len`` random symbols (one-hot); the label is the FIRST
+    symbol, which the model must carry through every later step to its output.
+    The other symbols are distractors; guessing scores 1 / n_symbols.
+
+    Returns ``x`` float32 (n, seq_len, n_symbols) and ``y`` int64 (n,).
+    """
+    _check_positive_int(n, "n")
+    _check_positive_int(seq_len, "seq_len")
+    _check_positive_int(n_symbols, "n_symbols")
+    if n_symbols < 2:
+        raise ValueError(f"n_symbols must be at least 2, got {n_symbols}")
+    tokens = np.random.default_rng(seed).integers(0, n_symbols, (n, seq_len))
+    x = np.eye(n_symbols, dtype=np.float32)[tokens]
+    return x, tokens[:, 0].astype(np.int64)
+
+
 def with_label_noise(split: DataSplit, fraction: float, seed: int = 0) -> DataSplit:
     """A copy whose training labels are replaced, with probability ``fraction``, by a
     uniformly random class (which may be the right one). Validation labels stay clean.

@@ -1,4 +1,5 @@
-"""Model builders for the experiments: configurable MLPs and a vanilla RNN."""
+"""Model builders for the experiments: configurable MLPs, a vanilla RNN, torch.nn's recurrent
+layers (tanh RNN, LSTM, GRU) with a read-out."""
 
 from __future__ import annotations
 
@@ -77,10 +78,13 @@ class Block(nn.Module):
         batchnorm: bool,
         residual: bool,
         dropout: float,
+        layernorm: bool = False,
     ):
         super().__init__()
         self.linear = nn.Linear(n_in, n_out)
         self.norm = nn.BatchNorm1d(n_out) if batchnorm else nn.Identity()
+        if layernorm:
+            self.norm = nn.LayerNorm(n_out)
         self.act = ACTIVATIONS[activation]()
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.residual = residual and n_in == n_out
@@ -124,12 +128,15 @@ def mlp(
     residual: bool = False,
     dropout: float = 0.0,
     seed: int = 0,
+    layernorm: bool = False,
 ) -> MLP:
     """A multi-layer perceptron for the experiments.
 
     - depth: number of hidden layers (each ``Linear → [BatchNorm] → activation → [Dropout]``).
     - activation: one of relu, leaky_relu, elu, sigmoid, tanh.
     - init: default (PyTorch's), xavier, he, or normal(std) (see ``normal``).
+    - batchnorm / layernorm: normalise each pre-activation over the batch / over the layer's
+      units (``nn.BatchNorm1d`` / ``nn.LayerNorm``), not both.
     - residual: add the block's input to its output where the widths match (``x + F(x)``).
     - dropout: drop probability after each hidden activation (1.0 drops everything).
     - seed: weights are drawn from a torch.Generator seeded with it.
@@ -142,6 +149,8 @@ def mlp(
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
     _parse_init(init)
+    if batchnorm and layernorm:
+        raise ValueError("choose batchnorm or layernorm, not both")
     if not (isinstance(dropout, int | float) and 0.0 <= dropout <= 1.0):
         raise ValueError(f"dropout must be in [0, 1], got {dropout!r}")
     generator = torch.Generator().manual_seed(seed)
@@ -149,7 +158,7 @@ def mlp(
         torch.manual_seed(seed)  # PyTorch's default init draws from the global generator
         widths = [in_features] + [hidden] * depth
         blocks = [
-            Block(n_in, n_out, activation, batchnorm, residual, float(dropout))
+            Block(n_in, n_out, activation, batchnorm, residual, float(dropout), layernorm)
             for n_in, n_out in zip(widths[:-1], widths[1:], strict=True)
         ]
         head = nn.Linear(hidden, out_features)
@@ -218,4 +227,66 @@ def rnn(
     with torch.no_grad():
         nn.init.orthogonal_(model.recurrent.weight, generator=generator)
         model.recurrent.weight.mul_(recurrent_scale)
+    return model
+
+
+RECURRENT_LAYERS: dict[str, type[nn.RNNBase]] = {"tanh": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class Recurrent(nn.Module):
+    """One torch.nn recurrent layer (tanh RNN, LSTM or GRU), read out by a linear layer from
+    its last hidden state. Input (N, T, input_size) → output (N, out_features)."""
+
+    def __init__(self, kind: str, input_size: int, hidden: int, out_features: int):
+        super().__init__()
+        self.kind = kind
+        self.cell = RECURRENT_LAYERS[kind](input_size, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.cell(x)
+        return self.head(out[:, -1])
+
+    def stepwise(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The same output, computed one time step at a time: ``(output, states)``, where
+        ``states[t]`` (1, N, hidden) is the hidden state h_(t+1) that the next step and the
+        read-out use, kept so that its ``.grad`` holds dL/dh_t after ``backward()``."""
+        state, states = None, []
+        for t in range(x.shape[1]):
+            _, state = self.cell(x[:, t : t + 1], state)
+            h = state[0] if self.kind == "lstm" else state  # an LSTM's state is (h, c)
+            h.retain_grad()
+            states.append(h)
+        return self.head(states[-1][0]), states
+
+
+def recurrent(
+    kind: str,
+    input_size: int,
+    hidden: int = 32,
+    out_features: int = 1,
+    forget_bias: float | None = None,
+    seed: int = 0,
+) -> Recurrent:
+    """A ``Recurrent`` model with PyTorch's default initialisation, drawn with ``seed``.
+
+    - kind: "tanh" (``nn.RNN``), "lstm" or "gru".
+    - forget_bias: LSTM only; sets the forget gate's bias (its input-side bias to
+      ``forget_bias``, its hidden-side bias to 0), so that the gate starts at
+      sigmoid(forget_bias): near 1, the cell state is carried from step to step.
+    """
+    if kind not in RECURRENT_LAYERS:
+        raise ValueError(f"kind must be one of {', '.join(RECURRENT_LAYERS)}, got {kind!r}")
+    for value, name in ((input_size, "input_size"), (hidden, "hidden")):
+        _positive_int(value, name)
+    _positive_int(out_features, "out_features")
+    if forget_bias is not None and kind != "lstm":
+        raise ValueError(f"forget_bias is for an LSTM only, not {kind!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Recurrent(kind, input_size, hidden, out_features)
+    if forget_bias is not None:
+        with torch.no_grad():  # PyTorch's gate order is (input, forget, cell, output)
+            model.cell.bias_ih_l0[hidden : 2 * hidden].fill_(float(forget_bias))
+            model.cell.bias_hh_l0[hidden : 2 * hidden].zero_()
     return model

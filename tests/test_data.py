@@ -95,3 +95,19 @@ def test_label_noise_replaces_about_the_given_fraction():
     np.testing.assert_array_equal(data.with_label_noise(d, 0.0).y_train, d.y_train)
     with pytest.raises(ValueError, match=r"fraction must be in \[0, 1\]"):
         data.with_label_noise(d, 1.5)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 30), seq_len=st.integers(1, 12), n_symbols=st.integers(2, 6))
+def test_first_token_labels_are_the_first_symbol(n, seq_len, n_symbols):
+    x, y = data.first_token(n, seq_len, n_symbols, seed=3)
+    assert x.shape == (n, seq_len, n_symbols) and x.dtype == np.float32
+    assert y.shape == (n,) and y.dtype == np.int64
+    np.testing.assert_array_equal(x.sum(axis=-1), 1.0)  # one-hot at every step
+    np.testing.assert_array_equal(x[:, 0].argmax(axis=-1), y)
+    np.testing.assert_array_equal(data.first_token(n, seq_len, n_symbols, seed=3)[0], x)
+
+
+def test_first_token_rejects_one_symbol():
+    with pytest.raises(ValueError, match="n_symbols must be at least 2"):
+        data.first_token(10, 5, 1)

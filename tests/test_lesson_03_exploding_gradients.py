@@ -9,6 +9,19 @@ LESSON = LessonCells("03_exploding_gradients")
 SCALE = "    if clip_coef < 1:\n        for g in grads:\n            g.detach().mul_(clip_coef)"
 CLAMP = "p.grad.detach().clamp_(-clip_value, clip_value)"
 RULE = "not math.isfinite(loss) or not math.isfinite(grad_norm) or grad_norm > threshold"
+BN_RUNNING_MEAN = 'momentum * bn_param["running_mean"] + (1 - momentum) * mean'
+TORCH_MOMENTUM = '(1 - momentum) * bn_param["running_mean"] + momentum * mean'
+BN_TEST_MODE = '        mean, var = bn_param["running_mean"], bn_param["running_var"]\n'
+TEST_MODE_UPDATE = (
+    '        bn_param["running_mean"] = momentum * mean + (1 - momentum) * x.mean(axis=0)\n'
+    '        bn_param["running_var"] = momentum * var + (1 - momentum) * x.var(axis=0)\n'
+)
+BN_TEST_MODE_BATCH = "        mean, var = x.mean(axis=0), x.var(axis=0)\n"
+LN_STATS = "mean = x.mean(axis=1, keepdims=True)\n    var = x.var(axis=1, keepdims=True)"
+LN_BACKWARD_MEANS = (
+    "mean_dx_hat = dx_hat.mean(axis=1, keepdims=True)\n"
+    "    dx = (dx_hat - mean_dx_hat - x_hat * (dx_hat * x_hat).mean(axis=1, keepdims=True))"
+)
 
 # (test cell, what the mistake is, [(solution cell, correct text, wrong text), ...])
 WRONG = [
@@ -121,6 +134,105 @@ WRONG = [
         ],
     ),
     (
+        "test_batchnorm_forward",
+        "unbiased variance in the normalisation",
+        [("batchnorm_forward", "x.var(axis=0)", "x.var(axis=0, ddof=1)")],
+    ),
+    (
+        "test_batchnorm_forward",
+        "eps outside the square root",
+        [("batchnorm_forward", "np.sqrt(var + eps)", "(np.sqrt(var) + eps)")],
+    ),
+    (
+        "test_batchnorm_forward",
+        "torch's momentum convention (weight of the new value)",
+        [("batchnorm_forward", BN_RUNNING_MEAN, TORCH_MOMENTUM)],
+    ),
+    (
+        "test_batchnorm_forward",
+        "running variance from the biased batch variance",
+        [("batchnorm_forward", "unbiased = var * n / (n - 1)", "unbiased = var")],
+    ),
+    (
+        "test_batchnorm_forward",
+        "running statistics updated in test mode",
+        [("batchnorm_forward", BN_TEST_MODE, BN_TEST_MODE + TEST_MODE_UPDATE)],
+    ),
+    (
+        "test_batchnorm_forward",
+        "batch statistics in test mode",
+        [("batchnorm_forward", BN_TEST_MODE, BN_TEST_MODE_BATCH)],
+    ),
+    (
+        "test_batchnorm_backward",
+        "missing the term of the path through the mean",
+        [("batchnorm_backward", "dx_hat - dx_hat.mean(axis=0) - x_hat", "dx_hat - x_hat")],
+    ),
+    (
+        "test_batchnorm_backward",
+        "missing the term of the path through the variance",
+        [("batchnorm_backward", " - x_hat * (dx_hat * x_hat).mean(axis=0))", ")")],
+    ),
+    (
+        "test_batchnorm_backward",
+        "dgamma without x_hat",
+        [
+            (
+                "batchnorm_backward",
+                "dgamma = (dout * x_hat).sum(axis=0)",
+                "dgamma = dout.sum(axis=0)",
+            )
+        ],
+    ),
+    (
+        "test_layernorm_forward",
+        "layer norm over the batch axis",
+        [("layernorm_forward", LN_STATS, LN_STATS.replace("axis=1", "axis=0"))],
+    ),
+    (
+        "test_layernorm_forward",
+        "unbiased variance in layer norm",
+        [
+            (
+                "layernorm_forward",
+                "x.var(axis=1, keepdims=True)",
+                "x.var(axis=1, ddof=1, keepdims=True)",
+            )
+        ],
+    ),
+    (
+        "test_layernorm_forward",
+        "eps outside the square root in layer norm",
+        [
+            (
+                "layernorm_forward",
+                'np.sqrt(var + ln_param["eps"])',
+                '(np.sqrt(var) + ln_param["eps"])',
+            )
+        ],
+    ),
+    (
+        "test_layernorm_backward",
+        "layer norm backward missing the mean term",
+        [("layernorm_backward", "dx_hat - mean_dx_hat - x_hat", "dx_hat - x_hat")],
+    ),
+    (
+        "test_layernorm_backward",
+        "layer norm backward with the means over the batch",
+        [("layernorm_backward", LN_BACKWARD_MEANS, LN_BACKWARD_MEANS.replace("axis=1", "axis=0"))],
+    ),
+    (
+        "test_layernorm_backward",
+        "dgamma summed over the features",
+        [
+            (
+                "layernorm_backward",
+                "dgamma = (dout * x_hat).sum(axis=0)",
+                "dgamma = (dout * x_hat).sum(axis=1)",
+            )
+        ],
+    ),
+    (
         "test_answer_direction",
         "by value",
         [("answer_direction", 'answer_direction = "a"', 'answer_direction = "b"')],
@@ -142,6 +254,16 @@ WRONG = [
         [("answer_spectral_radius", "0.9**30", "0.9 * 30")],
     ),
     (
+        "test_answer_normalisation",
+        "batch norm",
+        [("answer_normalisation", 'answer_normalisation = "b"', 'answer_normalisation = "a"')],
+    ),
+    (
+        "test_answer_normalisation",
+        "both",
+        [("answer_normalisation", 'answer_normalisation = "b"', 'answer_normalisation = "c"')],
+    ),
+    (
         "test_answer_spectral_radius",
         "one step only",
         [("answer_spectral_radius", "0.9**30", "0.9")],
@@ -153,6 +275,10 @@ FIXED_NAMES = [
     "def clip_grad_norm(parameters, max_norm, norm_type=2.0)",
     "def clip_grad_value(parameters, clip_value)",
     "def is_exploding(loss, grad_norm, threshold)",
+    "def batchnorm_forward(x, gamma, beta, bn_param)",
+    "def batchnorm_backward(dout, cache)",
+    "def layernorm_forward(x, gamma, beta, ln_param)",
+    "def layernorm_backward(dout, cache)",
 ]
 # What the visible checks say to each mistake above (a part of the message that names it)
 VISIBLE_MESSAGES = {
@@ -168,6 +294,21 @@ VISIBLE_MESSAGES = {
     "checks for NaN only, not inf": "math.isfinite catches inf",
     "compares the loss with the threshold": "a gradient norm past the threshold",
     "returns a tensor": "must return a Python bool",
+    "unbiased variance in the normalisation": "BIASED variance (ddof=0)",
+    "eps outside the square root": "eps inside the square root",
+    "torch's momentum convention (weight of the new value)": "momentum weighs the OLD value",
+    "running variance from the biased batch variance": "UNBIASED batch variance",
+    "running statistics updated in test mode": "test mode must not change running_mean",
+    "batch statistics in test mode": "in test mode, normalise with running_mean and running_var",
+    "missing the term of the path through the mean": "path through the batch mean",
+    "missing the term of the path through the variance": "path through the batch variance",
+    "dgamma without x_hat": "sum of dout * x_hat",
+    "layer norm over the batch axis": "over its D features, axis=1",
+    "unbiased variance in layer norm": "BIASED variance",
+    "eps outside the square root in layer norm": "eps inside the square root",
+    "layer norm backward missing the mean term": "path through the mean over axis 1",
+    "layer norm backward with the means over the batch": "path through the mean over axis 1",
+    "dgamma summed over the features": "must have gamma's shape",
 }
 
 globals().update(standard_tests(LESSON, WRONG, FIXED_NAMES, VISIBLE_MESSAGES))

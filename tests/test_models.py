@@ -106,3 +106,34 @@ def test_relu_rnn_explodes_above_radius_one_and_vanishes_below():
     assert first_step_grad(2.0) > 1e6 * first_step_grad(0.8)
     with pytest.raises(ValueError, match="nonlinearity must be one of tanh, relu"):
         models.rnn(nonlinearity="gelu")
+
+
+@pytest.mark.parametrize("kind", ["tanh", "lstm", "gru"])
+def test_recurrent_stepwise_is_the_same_model(kind):
+    model = models.recurrent(kind, input_size=3, hidden=5, out_features=2, seed=1)
+    x = torch.randn(4, 7, 3, generator=torch.Generator().manual_seed(0))
+    out, states = model.stepwise(x)
+    torch.testing.assert_close(out, model(x))
+    assert len(states) == 7 and states[-1].shape == (1, 4, 5)
+    out.sum().backward()
+    assert all(h.grad is not None for h in states)  # dL/dh_t for every step
+    other = models.recurrent(kind, input_size=3, hidden=5, out_features=2, seed=1)
+    torch.testing.assert_close(other(x), model(x))  # seeded
+
+
+def test_recurrent_forget_bias_opens_the_gate():
+    model = models.recurrent("lstm", input_size=2, hidden=4, forget_bias=5.0)
+    forget = slice(4, 8)  # PyTorch's gate order: input, forget, cell, output
+    assert torch.all(model.cell.bias_ih_l0[forget] == 5.0)
+    assert torch.all(model.cell.bias_hh_l0[forget] == 0.0)
+    with pytest.raises(ValueError, match="LSTM only"):
+        models.recurrent("gru", input_size=2, forget_bias=1.0)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        models.recurrent("elman", input_size=2)
+
+
+def test_layernorm_option():
+    model = models.mlp(4, 6, depth=2, out_features=3, layernorm=True)
+    assert all(isinstance(block.norm, nn.LayerNorm) for block in model.blocks)
+    with pytest.raises(ValueError, match="not both"):
+        models.mlp(4, 6, depth=2, out_features=3, batchnorm=True, layernorm=True)

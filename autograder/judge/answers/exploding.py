@@ -20,6 +20,20 @@ def q_direction(answer) -> None:
     )
 
 
+_Q_NORMALISATION = "8b84b63bfb894221"  # digest("03_exploding_gradients", "q_normalisation", …)
+
+
+def q_normalisation(answer) -> None:
+    check_choice(
+        answer,
+        "answer_normalisation",
+        "03_exploding_gradients",
+        "q_normalisation",
+        _Q_NORMALISATION,
+        "abcd",
+    )
+
+
 def q_clipped_component(answer) -> None:
     # the gradient (3, 4) clipped to norm 1 by torch's own function: its first component
     p = nn.Parameter(torch.zeros(2, dtype=torch.float64))
@@ -37,4 +51,5 @@ QUESTIONS = {
     "q_direction": q_direction,
     "q_clipped_component": q_clipped_component,
     "q_spectral_radius": q_spectral_radius,
+    "q_normalisation": q_normalisation,
 }

@@ -154,3 +154,4 @@ def is_exploding(student) -> None:
 q_direction = answered("q_direction")
 q_clipped_component = answered("q_clipped_component")
 q_spectral_radius = answered("q_spectral_radius")
+q_normalisation = answered("q_normalisation")
