@@ -159,8 +159,10 @@ def check_changes(name: str, changes: Any) -> dict:
 def _valid(knob: str, value: Any) -> bool:
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if knob == "activation":
-        return value in models.ACTIVATIONS
+        return isinstance(value, str) and value in models.ACTIVATIONS
     if knob == "init":
+        if not isinstance(value, str):
+            return False
         try:
             models._parse_init(value)
         except (ValueError, TypeError):
@@ -169,7 +171,7 @@ def _valid(knob: str, value: Any) -> bool:
     if knob == "lr":
         return number and math.isfinite(value) and 0 < value <= 10
     if knob == "optimizer":
-        return value in train.OPTIMIZERS
+        return isinstance(value, str) and value in train.OPTIMIZERS
     if knob == "clip_norm":
         return value is None or (number and math.isfinite(value) and value > 0)
     if knob in ("batchnorm", "residual"):

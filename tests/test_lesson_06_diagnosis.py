@@ -208,3 +208,38 @@ def test_other_repairs_the_lesson_allows_pass(run, repair):
     fix = {"B": '{"init": "he"}', "D": '{"residual": True}'}[run]
     outcome = LESSON.run(f"test_{var}", [(var, f"{var} = {fix}", f"{var} = {repair!r}")])
     assert outcome.passed, outcome.message
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        None,
+        "init he",
+        ["init", "he"],
+        {},
+        {"init": "he", "lr": "0.1"},
+        {"init": "normal(1e308)"},
+        {"lr": float("inf")},
+        {"activation": ["relu"]},
+        {f"knob{i}": i for i in range(1000)},
+    ],
+)
+def test_the_judge_refuses_any_other_repair_with_a_reason(payload):
+    """A repair is data from an untrusted kernel: whatever it is, the judge answers with a
+    CheckFailed naming the problem (or trains the run and measures it), never a crash."""
+    from autograder.judge.answers import QUESTIONS
+    from coursekit.checks import CheckFailed
+
+    with pytest.raises(CheckFailed, match="repair_b"):
+        QUESTIONS["06_diagnosis"]["repair_b"](payload)
+
+
+def test_the_judge_names_an_unknown_kind():
+    from autograder.judge.answers import QUESTIONS
+    from coursekit.checks import CheckFailed
+
+    with pytest.raises(CheckFailed, match="must be one of the kinds vanishing, exploding"):
+        QUESTIONS["06_diagnosis"]["q_run_a"]("slow")
+    with pytest.raises(CheckFailed, match="is not what is wrong with run A"):
+        QUESTIONS["06_diagnosis"]["q_run_a"]("vanishing")
+    QUESTIONS["06_diagnosis"]["q_run_a"](" lr_too_low ")  # spaces forgiven by the judge

@@ -53,7 +53,7 @@ def _repair_judge(run: str):
     def judge(answer) -> None:
         try:
             accuracies = mystery.repaired(run, answer)
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:  # a repair is data from an untrusted kernel
             raise CheckFailed(f"{name}: {exc}") from None
         if min(accuracies) < REPAIR_THRESHOLD:
             reached = ", ".join(f"{a:.1%}" for a in accuracies)
