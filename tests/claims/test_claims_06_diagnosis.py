@@ -20,6 +20,7 @@ claims_out = {
     "val_acc": {n: r.history.val_acc for n, r in runs.items()},
     "train_acc": {n: r.history.train_acc for n, r in runs.items()},
     "val_loss": {n: r.history.val_loss for n, r in runs.items()},
+    "first_grads": {n: r.monitor.history.at_step("grad_norm", 0) for n, r in runs.items()},
     "broken": {
         n: [
             0.0 if h.diverged or not h.val_acc else h.val_acc[-1]
@@ -47,6 +48,11 @@ def test_header_points_are_the_test_cells_points():
 def test_the_runs_are_short(lesson):
     why = quoted(lesson, "trained by `train.fit` for at most 140 steps")
     assert max(lesson.values["steps"].values()) <= 140, why
+
+
+def test_runs_a_and_e_start_alike(lesson):
+    why = quoted(lesson, "at the first step, runs A and E have exactly the same gradients")
+    assert lesson.values["first_grads"]["A"] == lesson.values["first_grads"]["E"], why
 
 
 def test_the_detector_agrees_with_the_monitor(lesson):
