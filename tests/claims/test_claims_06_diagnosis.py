@@ -21,6 +21,10 @@ claims_out = {
     "train_acc": {n: r.history.train_acc for n, r in runs.items()},
     "val_loss": {n: r.history.val_loss for n, r in runs.items()},
     "first_grads": {n: r.monitor.history.at_step("grad_norm", 0) for n, r in runs.items()},
+    "ratios_f": [
+        list(runs["F"].monitor.history.at_step("update_ratio", s).values())
+        for s in runs["F"].monitor.history.steps
+    ],
     "broken": {
         n: [
             0.0 if h.diverged or not h.val_acc else h.val_acc[-1]
@@ -102,8 +106,14 @@ def test_consequences_beside_the_cause(lesson):
 
 
 def test_a_symptom_that_looks_like_another_fault(lesson):
+    why = quoted(
+        lesson, "over the second half of run F, every layer's update:data ratio is exactly 0"
+    )
+    ratios = lesson.values["ratios_f"]
+    assert all(r == 0.0 for step in ratios[len(ratios) // 2 :] for r in step), why
     why = quoted(lesson, "`diagnose` lists `lr_too_low` as a second finding of that run")
     (run,) = _runs_where(lesson, "dead_relu")
+    assert run == "F", why
     kinds = lesson.values["kinds"][run]
     assert kinds[0] == "dead_relu" and "lr_too_low" in kinds[1:], (why, kinds)
 
