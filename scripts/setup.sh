@@ -103,8 +103,8 @@ wanted="${TORCH_SPEC%% *}"; wanted="${wanted#torch==}"
 if [ -n "$have" ] && { [ "$wanted" = "$TORCH_SPEC" ] || [ "${have%%+*}" = "$wanted" ]; }; then
     say "2/6 PyTorch $have is installed"
 else
-    args="$(torch_args "$PY")"
-    say "2/6 installing PyTorch: pip install $args"
+    say "2/6 installing PyTorch ($TORCH_SPEC, CPU build)"
+    args="$(torch_args "$PY")"  # a one-line note (stderr) when falling back
     # shellcheck disable=SC2086  # the spec and options are words on purpose
     "${PIP[@]}" install "${PIP_VERBOSITY[@]}" $args
     have="$(installed_torch)"

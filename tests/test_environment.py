@@ -219,3 +219,20 @@ def test_the_installed_torch_is_pinned_for_every_pip_install_in_the_venv():
     assert re.search(setting, pip_config, re.M), pip_config
     pinned = constraints.read_text().split()
     assert pinned == [f"torch=={importlib.metadata.version('torch')}"], pinned
+
+
+def test_a_plain_install_packages_every_package_of_the_course():
+    """Binder's postBuild runs `pip install --no-deps .` (not editable): every folder of
+    coursekit and autograder holding an __init__.py must be in the wheel, or lessons break."""
+    import fnmatch
+
+    with open(REPO / "pyproject.toml", "rb") as f:
+        include = tomllib.load(f)["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = [
+        ".".join(init.parent.relative_to(REPO).parts)
+        for top in ("coursekit", "autograder")
+        for init in (REPO / top).rglob("__init__.py")
+        if "source" not in init.parts  # autograder/source holds notebooks, not code
+    ]
+    left_out = [p for p in packages if not any(fnmatch.fnmatchcase(p, i) for i in include)]
+    assert "coursekit.monitor" in packages and not left_out, left_out
