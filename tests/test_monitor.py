@@ -346,3 +346,23 @@ def test_activation_statistics_match_their_definitions(depth, batch, activation,
             else:
                 assert got[name] == pytest.approx(expected, rel=1e-4, abs=1e-6), (metric, name)
         assert math.isnan(got["head"]), metric  # no activation after the output layer
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kind=st.sampled_from(["relu", "tanh", "sigmoid"]),
+    mean=st.floats(-5, 5),
+    spread=st.sampled_from([1e-4, 1e-2, 1.0, 3.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_activation_spread_is_exact_when_the_mean_dominates(kind, mean, spread, seed):
+    """The spread is taken from ‖x‖ and Σx in one pass unless that would cancel: either
+    way it matches float64's std, also for outputs whose mean is 1e4 times their spread."""
+    from coursekit.monitor import _activation_stats
+
+    gen = torch.Generator().manual_seed(seed)
+    outs = [(mean + spread * torch.randn(32, 16, generator=gen)).float() for _ in range(3)]
+    act = {"relu": nn.ReLU(), "tanh": nn.Tanh(), "sigmoid": nn.Sigmoid()}[kind]
+    got = _activation_stats(outs, act)[:, 1]
+    expected = torch.stack([o.double().std() for o in outs])
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-7), (got, expected)

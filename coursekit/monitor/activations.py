@@ -54,11 +54,14 @@ class _ActivationGroup:
         flat, tmp = self._flat, self._tmp
         torch.stack(outs, out=self._stacked)
         total = flat.sum(1)
-        # ‖x - mean‖ in two passes: torch.std_mean is exact too, but ten times slower here,
-        # and Σx² - n mean² cancels in float32 when the std is a thousandth of the mean.
-        spread = torch.linalg.vector_norm(
-            torch.sub(flat, total[:, None], alpha=1 / self.count, out=tmp), dim=1
-        )
+        spread = None
+        if self.kind != "sigmoid":  # whose mean dominates its spread, so that this would cancel
+            spread = self._one_pass_spread(flat, total)
+        if spread is None:
+            # ‖x - mean‖ in two passes: torch.std_mean is exact too, but ten times slower here.
+            spread = torch.linalg.vector_norm(
+                torch.sub(flat, total[:, None], alpha=1 / self.count, out=tmp), dim=1
+            )
         # The derivative itself, compared in place on float tensors (bool tensors cost more).
         count = None
         if self.kind == "sigmoid":  # saturated: s - s^2 < 0.025
@@ -68,6 +71,20 @@ class _ActivationGroup:
         elif self.kind == "relu":  # alive: positive for some input of the batch
             count = self._x.amax(dim=1).gt_(0).sum(1)
         return total, spread, count
+
+    def _one_pass_spread(self, flat: torch.Tensor, total: torch.Tensor) -> torch.Tensor | None:
+        """(layers,) ‖x - mean‖ from ‖x‖ and Σx: one read of the outputs, no write.
+
+        ‖x - mean‖² = ‖x‖² - (Σx)²/n cancels in float32 when the mean dominates the
+        spread; relative to the spread the error is about 1e-7 (1 + mean²/var). None
+        (two passes needed) when var < mean²/10 in some layer: the error could pass 1e-6.
+        """
+        square = torch.linalg.vector_norm(flat, dim=1).double().square_()
+        mean_part = total.double().square_().div_(self.count)
+        spread2 = square.sub_(mean_part)
+        if bool(spread2.lt(mean_part.mul_(0.1)).any()):
+            return None
+        return spread2.clamp_(min=0).sqrt_().to(flat.dtype)
 
     def scale(self, total: float, spread: float, count: float | None) -> tuple[float, ...]:
         """One layer's Σx, ‖x - mean‖ and count -> (mean, std, saturated, dead)."""
