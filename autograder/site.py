@@ -181,6 +181,31 @@ it with the figures of its experiments, never its solutions.</p>
 """
 
 
+def _write_pages(
+    course: Course, chosen: list[str], cached: dict[str, Path], new: Path
+) -> list[LessonPage]:
+    """Each lesson's page and the index, in ``new``."""
+    pages = []
+    for lesson in chosen:
+        student = nbformat.read(course.student(lesson), as_version=4)
+        executed = nbformat.read(cached[lesson], as_version=4)
+        title, time, points = lesson_header(executed, lesson)
+        page, nb = f"{lesson}.html", page_notebook(student, executed, lesson)
+        back = nbformat.v4.new_markdown_cell("[← All lessons](index.html)")
+        back.pop("id", None)  # the lessons are nbformat 4.4: cells without ids
+        nb.cells.insert(0, back)
+        (new / page).write_text(_html(nb, title), encoding="utf-8")
+        figures = sum(
+            1
+            for cell in nb.cells
+            for o in cell.get("outputs", [])
+            if any(m.startswith("image/") for m in o.get("data", {}))
+        )
+        pages.append(LessonPage(lesson, page, title, time, points, figures))
+    (new / "index.html").write_text(index_html(pages), encoding="utf-8")
+    return pages
+
+
 def build_site(
     out: Path,
     course: Course | None = None,
@@ -205,27 +230,17 @@ def build_site(
             runs = [pool.submit(execute_master, course.master(ls), cached[ls]) for ls in todo]
             for run in runs:
                 run.result()
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    pages = []
-    for lesson in chosen:
-        student = nbformat.read(course.student(lesson), as_version=4)
-        executed = nbformat.read(cached[lesson], as_version=4)
-        title, time, points = lesson_header(executed, lesson)
-        page, nb = f"{lesson}.html", page_notebook(student, executed, lesson)
-        back = nbformat.v4.new_markdown_cell("[← All lessons](index.html)")
-        back.pop("id", None)  # the lessons are nbformat 4.4: cells without ids
-        nb.cells.insert(0, back)
-        (out / page).write_text(_html(nb, title), encoding="utf-8")
-        figures = sum(
-            1
-            for cell in nb.cells
-            for o in cell.get("outputs", [])
-            if any(m.startswith("image/") for m in o.get("data", {}))
-        )
-        pages.append(LessonPage(lesson, page, title, time, points, figures))
-    (out / "index.html").write_text(index_html(pages), encoding="utf-8")
+    # written beside ``out`` and swapped in at the end: a failed build leaves the last site
+    new = out.with_name(out.name + ".partial")
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir(parents=True)
+    try:
+        pages = _write_pages(course, chosen, cached, new)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    shutil.rmtree(out, ignore_errors=True)
+    new.rename(out)
     return pages
 
 

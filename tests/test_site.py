@@ -8,6 +8,7 @@ masters are cached in build/site-cache by content, as ``make site`` does).
 from __future__ import annotations
 
 import re
+import shutil
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -139,6 +140,33 @@ def test_a_master_that_fails_outside_its_tests_or_drifted_is_not_published():
 def test_the_cache_of_executed_masters_is_never_published(tmp_path):
     with pytest.raises(SiteError, match="holds solutions"):
         build_site(tmp_path / "site", cache=tmp_path / "site" / "cache")
+
+
+def test_a_failed_build_keeps_the_last_site(fixture_course, tmp_path):
+    """The fixture lesson, its master standing in for the student version and for the
+    executed master (already in the cache: nothing runs)."""
+    from autograder.site import _fingerprint
+
+    lesson, course = "fixture_sum", fixture_course
+    course.notebooks.mkdir(parents=True)
+    shutil.copy(course.master(lesson), course.student(lesson))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    shutil.copy(
+        course.master(lesson), cache / f"{lesson}-{_fingerprint(course.master(lesson))}.ipynb"
+    )
+    out = tmp_path / "site"
+    pages = build_site(out, course=course, cache=cache)
+    assert [p.page for p in pages] == [f"{lesson}.html"] and pages[0].points == 3
+    assert sorted(p.name for p in out.iterdir()) == [f"{lesson}.html", "index.html"]
+    before = {p.name: p.read_text() for p in out.iterdir()}
+    student = nbformat.read(course.student(lesson), as_version=4)
+    student.cells.pop()
+    nbformat.write(student, course.student(lesson))
+    with pytest.raises(SiteError, match="different cells"):
+        build_site(out, course=course, cache=cache)
+    assert {p.name: p.read_text() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "course", "notebooks", "site"]
 
 
 # -- slow: the real site ------------------------------------------------------------------
