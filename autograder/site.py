@@ -61,10 +61,12 @@ def _kind(cell: nbformat.NotebookNode) -> str:
 
 
 def _fingerprint(master: Path) -> str:
-    """What an executed master depends on: the master and coursekit's code."""
+    """What an executed master depends on: the master and coursekit (code and data)."""
     digest = hashlib.sha256(master.read_bytes())
-    for path in sorted((Path(__file__).resolve().parent.parent / "coursekit").rglob("*.py")):
-        digest.update(path.read_bytes())
+    coursekit = Path(__file__).resolve().parent.parent / "coursekit"
+    for path in sorted(p for p in coursekit.rglob("*") if p.is_file()):
+        if "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(coursekit)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
