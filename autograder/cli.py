@@ -58,6 +58,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(result.line(), flush=True)
         for problem in result.problems:
             print(f"    {problem}", flush=True)
+        for note in result.notes:
+            print(f"    note: {note}", flush=True)
 
     results = validate_course(
         course,

@@ -16,11 +16,12 @@ Students still run every cell: JupyterLab ignores the tag. A cell without the ta
 from the master's. Only free code cells may be tagged: never the set-up cell (the first
 code cell), a solution or a test cell, nor any cell with nbgrader metadata.
 
-``plan_problems`` is the static part of the proof: a tagged cell must not bind a global
-name that a later cell left running reads (the kept cell would see another value, or
-none). The dynamic part (the master earns every point with the plan, the blank student
-version none) is ``autograder validate``; that every wrong implementation in tests/ earns
-the same with and without the plan is tests/test_plan.py's slow part.
+The static part of the proof is ``needed``: a tagged cell that binds a global name a
+later cell that runs reads (or a function of one) runs all the same, so that no cell that
+runs sees another value, or none; ``plan_notes`` says which and why (the student's Validate
+button skips by the tag alone: tag such cells, or untag them). The dynamic part is
+``autograder validate`` (``autograder.plan_proof``); that every wrong implementation in
+tests/ earns the same with and without the plan is tests/test_plan.py's slow part.
 """
 
 from __future__ import annotations
@@ -71,11 +72,17 @@ def _setup_index(nb: dict) -> int | None:
     return next((i for i, c in enumerate(nb["cells"]) if c.get("cell_type") == "code"), None)
 
 
-def skipped(master: dict) -> set[int]:
-    """Indices of the master's cells that grading skips: tagged free code cells."""
+def _tagged_free(master: dict) -> set[int]:
     setup = _setup_index(master)
     cells = master["cells"]
     return {i for i in tagged(master) if i != setup and _is_free_code(cells[i])}
+
+
+def skipped(master: dict) -> set[int]:
+    """Indices of the master's cells that grading skips: its tagged free code cells, less
+    those a cell that runs needs (``needed``): a cell added later without the tag that
+    reads what a tagged cell defines makes that cell run too."""
+    return _tagged_free(master) - set(needed(master))
 
 
 def graded_skips(master: dict, graded: dict) -> set[int]:
@@ -129,7 +136,8 @@ def names_read(source: str) -> set[str]:
 
 
 def plan_problems(master: dict) -> list[str]:
-    """What is wrong with the master's plan; empty when it is well formed and closed."""
+    """What is wrong with the master's plan: a tag on a cell that must run (the set-up
+    cell, an nbgrader cell, markdown). Empty when it is well formed."""
     cells = master.get("cells", [])
     setup = _setup_index(master)
     problems = []
@@ -139,31 +147,52 @@ def plan_problems(master: dict) -> list[str]:
         elif not _is_free_code(cells[i]):
             what = "a markdown cell" if cells[i].get("cell_type") != "code" else "an nbgrader cell"
             problems.append(f"cell {i}: {what} is tagged {PLAN_TAG!r}: only free code cells may be")
-    skip = skipped(master)
-    reads: dict[int, tuple[set[str], set[str]]] = {}
-    for k, cell in enumerate(cells):
-        if k not in skip and cell.get("cell_type") == "code":
+    return problems
+
+
+def needed(master: dict) -> dict[int, str]:
+    """{tagged cell: why it runs all the same}: it binds a global name that a cell that runs
+    reads later, or that a function of one reads (it may be called after), or it cannot be
+    analysed. Computed until nothing changes (a cell made to run may need others)."""
+    cells = master["cells"]
+    tagged_ = _tagged_free(master)
+    why: dict[int, str] = {}
+    while True:
+        running = {
+            k
+            for k, c in enumerate(cells)
+            if c.get("cell_type") == "code" and (k not in tagged_ or k in why)
+        }
+        reads: dict[int, tuple[set[str], set[str]]] = {}
+        for k in running:
             try:
-                reads[k] = _reads(_source(cell))
+                reads[k] = _reads(_source(cells[k]))
             except SyntaxError:
                 continue  # a stub or a student's cell that does not parse reads nothing
-    for i in sorted(skip):
-        try:
-            bound = names_bound(_source(cells[i]))
-        except SyntaxError as exc:
-            problems.append(f"cell {i}: cannot be analysed ({exc.msg}): it must run")
-            continue
-        # a later cell that runs reads it, or a function of any cell that runs (it may be
-        # called after the skipped cell)
-        for k, (at_top, inside) in reads.items():
-            clash = bound & (inside | (at_top if k > i else set()))
-            if clash:
-                first = _source(cells[i]).strip().splitlines()[0][:60]
-                problems.append(
-                    f"cell {i} ({first!r}) is skipped when grading but cell {k}, which runs, "
-                    f"reads what it defines: {', '.join(sorted(clash))}"
-                )
-    return problems
+        found = {}
+        for i in sorted(tagged_ - set(why)):
+            try:
+                bound = names_bound(_source(cells[i]))
+            except SyntaxError as exc:
+                found[i] = f"it cannot be analysed ({exc.msg})"
+                continue
+            for k, (at_top, inside) in sorted(reads.items()):
+                clash = bound & (inside | (at_top if k > i else set()))
+                if clash:
+                    found[i] = f"cell {k}, which runs, reads {', '.join(sorted(clash))}"
+                    break
+        if not found:
+            return why
+        why.update(found)
+
+
+def plan_notes(master: dict) -> list[str]:
+    """One line per tagged cell that runs all the same (``needed``), naming the reason."""
+    out = []
+    for i, reason in sorted(needed(master).items()):
+        first = _source(master["cells"][i]).strip().splitlines()[0][:60]
+        out.append(f"cell {i} ({first!r}) is tagged but runs: {reason}")
+    return out
 
 
 def mark(master: dict, indices: Iterable[int]) -> dict:

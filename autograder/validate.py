@@ -5,8 +5,8 @@ For each lesson, with its grading plan (``autograder.plan``), under Binder's lim
 CPU, 2 GB), the kernel's reports judged by the trusted judge (``autograder.judge``) as
 ``autograder grade`` judges them:
 
-1. the master is well formed (``autograder.lint``), has graded cells, and its plan skips
-   only free code cells, none of which binds a name a cell left running reads;
+1. the master is well formed (``autograder.lint``), has graded cells, and its plan tags
+   only free code cells (a tagged cell that a running cell needs runs: a note says so);
 2. the plan is proven on the master (``autograder.plan_proof``): run without and with it,
    every cell that runs starts alike (the names it reads, the random generators it draws
    from, torch's settings); a difference is an error naming the cells. Both runs: every
@@ -36,7 +36,7 @@ from pathlib import Path
 
 from autograder.course import Course
 from autograder.lint import master_problems
-from autograder.plan import graded_skips, plan_problems, skipped
+from autograder.plan import graded_skips, plan_notes, plan_problems, skipped
 from autograder.plan_proof import prove
 
 #: Binder's limits: one CPU and 2 GB. Masters and student versions are validated in them.
@@ -51,6 +51,7 @@ class ValidationResult:
     lesson: str
     problems: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)  # what was checked, for the summary
+    notes: list[str] = field(default_factory=list)  # worth knowing, not wrong
     seconds: float = 0.0
 
     @property
@@ -241,6 +242,7 @@ def _validate(result, course: Course, lesson: str, *, timeout: int, plan: bool, 
         result.problems.append(f"{master_path.name}: has no graded test cell")
         return
     result.problems += [f"grading plan: {p}" for p in plan_problems(master)]
+    result.notes += [f"grading plan: {n}" for n in plan_notes(master)] if plan else []
     if result.problems:
         return
     skip = skipped(master) if plan else set()

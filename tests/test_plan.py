@@ -87,19 +87,25 @@ def test_names_read_are_globals_only_and_include_those_functions_read():
     }
 
 
-def test_a_skipped_cell_whose_names_a_running_cell_reads_is_an_error_naming_both():
+def test_a_tagged_cell_a_running_cell_needs_runs_and_a_note_names_both():
     master = _master(_code("rng = 4  # reseeds what f reads", tags=SKIP))
-    problems = plan.plan_problems(master)
-    assert len(problems) == 1
-    assert "cell 3" in problems[0] and "cell 2" in problems[0] and "rng" in problems[0]
-    # skipping the reader too closes the plan... unless the reader is graded: then it stays
+    assert plan.skipped(master) == set()  # f (cell 2) reads rng when the test calls it
+    notes = plan.plan_notes(master)
+    assert len(notes) == 1 and "cell 3" in notes[0] and "cell 2" in notes[0] and "rng" in notes[0]
+    # a cell added later, untagged, that reads a tagged cell's name: both run
+    later = _master(_code("h = [1]", tags=SKIP), _code("g = [2]", tags=SKIP), _code("print(h)"))
+    assert plan.skipped(later) == {4}
+    # needed until nothing changes: h is read by a tagged cell that a running cell needs
+    chain = _master(_code("h = [1]", tags=SKIP), _code("g = h * 2", tags=SKIP), _code("print(g)"))
+    assert plan.skipped(chain) == set()
     closed = _master(_code("h = [1]", tags=SKIP), _code("print(h)", tags=SKIP))
-    assert plan.plan_problems(closed) == []
+    assert plan.skipped(closed) == {3, 4} and plan.plan_notes(closed) == []
 
 
-def test_an_unparsable_skipped_cell_must_run():
+def test_an_unparsable_tagged_cell_runs():
     master = _master(_code("def broken(:\n", tags=SKIP))
-    assert any("cannot be analysed" in p for p in plan.plan_problems(master))
+    assert plan.skipped(master) == set()
+    assert "cannot be analysed" in plan.plan_notes(master)[0]
 
 
 def test_mark_adds_the_tag_once_and_touches_nothing_else():
@@ -144,6 +150,7 @@ def test_every_master_plan_is_well_formed_and_closed():
     for lesson in COURSE.lessons():
         master = json.loads(COURSE.master(lesson).read_text())
         assert plan.plan_problems(master) == [], lesson
+        assert plan.plan_notes(master) == [], lesson  # tag the cells that need them too
 
 
 def test_the_student_config_skips_the_plan_in_nbgrader_execute(tmp_path):
@@ -279,3 +286,64 @@ def test_students_validate_button_skips_the_plan_and_finishes_in_time(lesson, tm
         else:
             assert set(found) == {expect}, found
             assert all("CellTimeoutError" not in c.get("raw_error", "") for c in found[expect])
+
+
+def _rounds(wrong: list) -> list[list]:
+    """The wrong implementations in rounds: in each, at most one per solution cell (so that
+    no two change the same function), in their order."""
+    rounds: list[tuple[set, list]] = []
+    for entry in wrong:
+        cells = {edit[0] for edit in entry[2]}
+        free = next((r for r in rounds if not r[0] & cells), None)
+        if free is None:
+            free = (set(), [])
+            rounds.append(free)
+        free[0].update(cells)
+        free[1].append(entry)
+    return [entries for _, entries in rounds]
+
+
+def _with_edits(master: dict, entries: list) -> dict:
+    nb = copy.deepcopy(master)
+    by_id = {
+        c["metadata"]["nbgrader"]["grade_id"]: c
+        for c in nb["cells"]
+        if c.get("metadata", {}).get("nbgrader", {}).get("solution")
+    }
+    for _, mistake, edits in entries:
+        for grade_id, old, new in edits:
+            cell = by_id[grade_id]
+            text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            assert old in text, f"{mistake}: {old!r} not in {grade_id}"
+            cell["source"] = text.replace(old, new)
+    return nb
+
+
+@pytest.mark.slow
+@pytest.mark.plan_proof
+@pytest.mark.parametrize("lesson", [p for p in LESSONS if p.values[0] != "06_diagnosis"])
+def test_every_wrong_implementation_earns_the_same_with_and_without_the_plan(lesson):
+    """Each lesson's plausible wrong implementations (tests/test_lesson_*.py), in rounds of
+    one per solution cell, graded (the judge's verdict per test cell) with and without the
+    master's plan: the same verdicts, and each one loses its own test cell's points."""
+    import importlib
+
+    from autograder.judge.verdicts import judge_notebook
+    from autograder.validate import execute
+
+    wrong = importlib.import_module(f"tests.test_lesson_{lesson}").WRONG
+    master = json.loads(COURSE.master(lesson).read_text())
+    skip = plan.skipped(master)
+    assert skip, f"{lesson} has no grading plan"
+    for entries in _rounds(wrong):
+        nb = _with_edits(master, entries)
+        verdicts = {}
+        for name, cells in (("with", skip), ("without", set())):
+            executed = execute(nb, skip=cells, timeout=300)
+            verdicts[name] = {
+                g: v.passed for g, v in judge_notebook(executed, master, lesson).items()
+            }
+        mistakes = [m for _, m, _ in entries]
+        assert verdicts["with"] == verdicts["without"], (mistakes, verdicts)
+        for test_id, mistake, _ in entries:
+            assert not verdicts["with"][test_id], f"{mistake}: passed {test_id}"

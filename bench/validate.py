@@ -1,0 +1,80 @@
+"""`autograder validate` of the whole course: wall time on N cores, per lesson.
+
+    python -m bench.validate [--workers 2]
+
+Runs the command line as an instructor does, twice: in full (every plan proven: each
+master without and with its plan, the blank student version with it) and with `--quick`
+(no proof). Writes bench/results/validate.md. Goal (DESIGN.md section 5): <= 60 s for
+the course on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.machine import describe
+
+RESULTS = Path(__file__).parent / "results"
+_DONE = re.compile(r"^(\S+): (ok|FAILED) \((?:.*?, )?([\d.]+) s\)")
+
+
+def run(workers: int, *extra: str) -> tuple[float, dict[str, tuple[str, float]], str]:
+    """Wall time of `autograder validate`, {lesson: (ok|FAILED, seconds)}, its output."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "validate", "--workers", str(workers), *extra],
+        capture_output=True,
+        text=True,
+    )
+    elapsed = time.perf_counter() - start
+    lessons = {
+        m.group(1): (m.group(2), float(m.group(3)))
+        for line in done.stdout.splitlines()
+        if (m := _DONE.match(line))
+    }
+    return elapsed, lessons, done.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Benchmark autograder validate.")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    full, lessons, output = run(args.workers)
+    print(output, flush=True)
+    quick, quick_lessons, _ = run(args.workers, "--quick")
+    lines = [
+        "# Validating the course",
+        "",
+        describe(),
+        "",
+        "**Measured on a machine shared with other engineers' runs: the numbers are "
+        "disturbed; re-measure on a quiet machine.**",
+        "",
+        f"`autograder validate --workers {args.workers}`: lessons in parallel, each in its own "
+        "process, under Binder's limits (1 CPU, 2 GB per kernel).",
+        "",
+        "| lesson | full (plan proven) | `--quick` |",
+        "|---|---|---|",
+        *(
+            f"| {lesson} | {status} {seconds:.1f} s | {quick_lessons.get(lesson, ('-', 0))[0]} "
+            f"{quick_lessons.get(lesson, ('-', 0.0))[1]:.1f} s |"
+            for lesson, (status, seconds) in lessons.items()
+        ),
+        f"| **the course, wall time** | **{full:.1f} s** | **{quick:.1f} s** |",
+        "",
+        f"Goal ≤ 60 s on 2 cores: {'met' if full <= 60 else 'NOT met'} in full, "
+        f"{'met' if quick <= 60 else 'NOT met'} with `--quick`.",
+        "",
+    ]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "validate.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
