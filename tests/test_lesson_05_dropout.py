@@ -146,6 +146,16 @@ WRONG = [
         [("answer_kept_value", "2.0 / (1 - 0.2)", "2.0 * (1 - 0.2)")],
     ),
     ("test_answer_kept_value", "no scaling", [("answer_kept_value", "2.0 / (1 - 0.2)", "2.0")]),
+    (
+        "test_answer_decay_factor",
+        "forgets the learning rate",
+        [("answer_decay_factor", "1 - 0.1 * 0.01", "1 - 0.01")],
+    ),
+    (
+        "test_answer_decay_factor",
+        "the decrement instead of the factor",
+        [("answer_decay_factor", "1 - 0.1 * 0.01", "0.1 * 0.01")],
+    ),
 ]
 
 

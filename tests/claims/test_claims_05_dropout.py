@@ -22,6 +22,7 @@ claims_out = {
     "wd_train_acc": {f"{wd}|{seed}": h.train_acc for (wd, seed), h in decayed.items()},
     "patience": patience,
     "stops": [[int(kept), int(stopped)] for kept, stopped in stops],
+    "mc": mc_results,
 }
 """
 
@@ -163,3 +164,23 @@ def test_the_strength_of_weight_decay_matters(lesson):
     assert all(a < 0.45 for a in _decayed(lesson, "wd_train_acc", 0.1)), why
     finals = [min(_decayed(lesson, "wd_val_acc", wd)) for wd in lesson.values["weight_decays"]]
     assert max(finals) == min(_decayed(lesson, "wd_val_acc", 0.05)), (why, finals)
+
+
+def test_mc_dropout(lesson):
+    why = quoted(
+        lesson,
+        "Averaged over 50 calls, the prediction is within a point of evaluation mode in every "
+        "seed, and better than every single call in training mode above.",
+    )
+    mc = lesson.values["mc"]
+    assert len(mc) == len(lesson.values["seeds"]) == 3, why
+    for run in mc:
+        assert abs(run["accuracy"] - lesson.values["eval_mode"]) <= 0.01, (why, run)
+        assert run["accuracy"] > max(lesson.values["train_mode"]), (why, run)
+    why = quoted(
+        lesson,
+        "the probability of the predicted class varies three to five times more from call to "
+        "call on the digits the network gets wrong than on those it gets right",
+    )
+    for run in mc:
+        assert 3 <= run["spread_wrong"] / run["spread_right"] < 5, (why, run)

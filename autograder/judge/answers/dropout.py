@@ -28,8 +28,18 @@ def q_kept_value(answer) -> None:
     check_number(answer, "answer_kept_value", float(out[out != 0][0]), rel=1e-6)
 
 
+def q_decay_factor(answer) -> None:
+    # one step of torch's SGD with lr 0.1 and weight_decay 0.01 on a weight whose gradient is 0
+    w = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=0.1, weight_decay=0.01)
+    w.grad = torch.zeros_like(w)
+    opt.step()
+    check_number(answer, "answer_decay_factor", w.item(), rel=1e-6)
+
+
 QUESTIONS = {
     "q_all_dropped": q_all_dropped,
     "q_why_scale": q_why_scale,
     "q_kept_value": q_kept_value,
+    "q_decay_factor": q_decay_factor,
 }

@@ -196,3 +196,4 @@ def early_stopping(student) -> None:
 q_all_dropped = answered("q_all_dropped")
 q_why_scale = answered("q_why_scale")
 q_kept_value = answered("q_kept_value")
+q_decay_factor = answered("q_decay_factor")
