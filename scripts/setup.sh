@@ -81,18 +81,19 @@ if [ ! -x "$VENV/bin/python" ]; then
         || { echo "[setup] Python >= 3.10 is needed; set PYTHON=/path/to/python3.x" >&2; exit 1; }
     say "1/6 creating the virtual environment $VENV"
     "$PYTHON" -m venv "$VENV"
-else
-    say "1/6 virtual environment $VENV exists"
+    created=1
 fi
 PY="$VENV/bin/python"
 PIP=("$PY" -m pip --disable-pip-version-check)
 
 # The stamp records what was installed; if nothing changed, we are done.
-want="$(cat pyproject.toml scripts/setup.sh scripts/student-jupyter.sh | sha256sum | cut -c1-16) $TORCH_SPEC $TORCH_INDEX"
+want="$(cat pyproject.toml scripts/setup.sh scripts/student-jupyter.sh | sha256sum | cut -c1-16)"
+want="$want $TORCH_SPEC $TORCH_INDEX extras=$COURSE_EXTRAS"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
     say "already set up (delete $STAMP to redo it)"
     exit 0
 fi
+[ -n "${created:-}" ] || say "1/6 virtual environment $VENV exists"
 
 # The installed torch's version, read from its metadata (not by importing it).
 installed_torch() {
@@ -105,6 +106,7 @@ if [ -n "$have" ] && { [ "$wanted" = "$TORCH_SPEC" ] || [ "${have%%+*}" = "$want
 else
     say "2/6 installing PyTorch ($TORCH_SPEC, CPU build)"
     args="$(torch_args "$PY")"  # a one-line note (stderr) when falling back
+    [ ! -f "$VENV/constraints.txt" ] || : > "$VENV/constraints.txt"  # lift our old pin
     # shellcheck disable=SC2086  # the spec and options are words on purpose
     "${PIP[@]}" install "${PIP_VERBOSITY[@]}" $args
     have="$(installed_torch)"
