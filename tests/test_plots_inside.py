@@ -142,6 +142,9 @@ def test_activation_densities_one_panel_per_run_one_line_per_layer():
     width = centres[1] - centres[0]
     assert np.nansum(sigmoid.lines[0].get_ydata()) * width == pytest.approx(1.0)
     assert fig.get_suptitle() == "inside"
+    assert fig.get_supxlabel() == "activation value"
+    relabelled = plots.activation_densities(runs, xlabel="pre-activation z")
+    assert relabelled.get_supxlabel() == "pre-activation z"
 
 
 def test_activation_densities_rejects_empty_runs_and_layers():

@@ -48,6 +48,7 @@ def activation_densities(
     *,
     bins: int = 50,
     ncols: int = 4,
+    xlabel: str = "activation value",
     title: str | None = None,
 ) -> Figure:
     """One panel per run: the distribution of each layer's activation values, one line
@@ -55,7 +56,8 @@ def activation_densities(
 
     ``runs``: run label -> {layer label: activations (any shape)}, input side first.
     Each panel's bins span its own values, so a sigmoid run (0..1) and a ReLU run keep
-    their detail; the y axis is the density (each line integrates to 1).
+    their detail; the y axis is the density (each line integrates to 1). ``xlabel`` names
+    what is shown (e.g. the pre-activations of a ReLU layer).
     """
     _check_runs(runs, "runs")
     fig, axes = _panels(len(runs), ncols=ncols, width=2.6, height=2.2)
@@ -88,7 +90,7 @@ def activation_densities(
         ax.minorticks_off()  # minor ticks of a log scale cost half the drawing time
     # one legend for every panel (the layers are the same), outside the data
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=7)
-    fig.supxlabel("activation value", fontsize=9)
+    fig.supxlabel(xlabel, fontsize=9)
     fig.supylabel("density (log)", fontsize=9)
     if title:
         fig.suptitle(title)

@@ -22,6 +22,18 @@ claims_out = {
     "all_layers": _plain(all_layers),
     "curves": curves,  # run -> per seed, one fraction per epoch
     "accuracies": accuracies,  # run -> per seed
+    "negative": negative,  # run -> per seed: layer -> (share of z < 0, units with z < 0 always)
+    "monitor": {  # run -> per seed: the monitor's per-layer means over training, last ratios
+        name: [
+            {
+                "off": list(history.mean_over_steps("dead").values())[:-1],
+                "update_ratio": list(history.mean_over_steps("update_ratio").values())[:-1],
+                "last_ratio": list(history.at_step("update_ratio").values()),
+            }
+            for history in runs_
+        ]
+        for name, runs_ in histories.items()
+    },
 }
 """
 
@@ -176,3 +188,73 @@ def test_the_fixes_side_by_side(lesson):
         for he, default in zip(dead["ReLU + He init, lr 4"], dead["ReLU, lr 4"], strict=True)
     )
     assert differences[0] == -3 and all(d in (5, 6) for d in differences[1:]), (why, differences)
+
+
+INSIDE_RUNS = ("ReLU, lr 4", "ReLU, lr 0.5", "ReLU + He init, lr 4", "Leaky ReLU, lr 4")
+
+
+def test_inside_the_four_runs_pre_activations(lesson):
+    negative = lesson.values["negative"]
+    assert list(negative) == list(INSIDE_RUNS)
+    share = {
+        name: [[layer[0] for layer in seed.values()] for seed in runs]
+        for name, runs in negative.items()
+    }
+    why = quoted(
+        lesson,
+        "At $\\eta = 0.5$ about half of each hidden layer's pre-activations are negative "
+        "(42–54 % in every layer, with every seed), as in a healthy ReLU layer.",
+    )
+    values = [v for seed in share["ReLU, lr 0.5"] for v in seed]
+    assert len(values) == 12 and _percent_range(values) == (42, 54), (why, values)
+    why = quoted(
+        lesson,
+        "At $\\eta = 4$ the densities slide to the left: 88 to 100 % of the pre-activations of "
+        "hidden layers 2 to 4 are negative, and with He's initialisation or Leaky ReLU at "
+        "$\\eta = 4$ it is 61 to 100 %.",
+    )
+    values = [v for seed in share["ReLU, lr 4"] for v in seed[1:]]
+    assert _percent_range(values) == (88, 100), (why, values)
+    values = [v for name in INSIDE_RUNS[2:] for seed in share[name] for v in seed[1:]]
+    assert _percent_range(values) == (61, 100), (why, values)
+    why = quoted(
+        lesson,
+        "in its last hidden layer 48–97 % of the units (over the seeds) are negative for every "
+        "input of the training set, much like ReLU's dead ones, but they still learn",
+    )
+    always = [list(seed.values())[-1][1] for seed in negative["Leaky ReLU, lr 4"]]
+    assert _percent_range(always) == (48, 97), (why, always)
+    relu_dead = [list(seed.values())[-1][1] for seed in negative["ReLU, lr 4"]]
+    assert min(relu_dead) >= 0.95, (why, relu_dead)  # ReLU's: (nearly) all dead
+    assert all(curve[-1] == 0 for curve in lesson.values["curves"]["Leaky ReLU, lr 4"]), why
+
+
+def test_inside_the_four_runs_update_ratios(lesson):
+    monitor = lesson.values["monitor"]
+    why = quoted(
+        lesson,
+        "every hidden layer moves by more than $10^{-2}$ of its size per step on average, even "
+        "at $\\eta = 0.5$, which learns well.",
+    )
+    for name in INSIDE_RUNS:
+        for seed in monitor[name]:
+            assert len(seed["update_ratio"]) == 4, why
+            assert min(seed["update_ratio"]) > 1e-2, (why, name, seed["update_ratio"])
+    assert min(lesson.values["accuracies"]["ReLU, lr 0.5"]) > 0.9, why
+    why = quoted(
+        lesson,
+        "With ReLU at $\\eta = 4$, by the last recorded step every layer's ratio is exactly 0, "
+        "with every seed: 98 to 100 % of the last hidden layer is dead and none of it fires on "
+        "that step's batch",
+    )
+    assert all(all(r == 0 for r in seed["last_ratio"]) for seed in monitor["ReLU, lr 4"]), why
+    dead = [list(seed.values())[-1][1] for seed in lesson.values["negative"]["ReLU, lr 4"]]
+    assert _percent_range(dead) == (98, 100), (why, dead)  # z < 0 for every input: dead
+    why = quoted(
+        lesson,
+        "At $\\eta = 0.5$ and with Leaky ReLU, every layer is still moving at the end, with "
+        "every seed.",
+    )
+    for name in ("ReLU, lr 0.5", "Leaky ReLU, lr 4"):
+        for seed in monitor[name]:
+            assert all(r > 0 for r in seed["last_ratio"]), (why, name)
