@@ -143,7 +143,7 @@ def _check_stop(losses: list[float], patience: int, result) -> None:
         "early_stopping must return a tuple of 2 values: (kept, stopped)",
     )
     checks.expect(
-        all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in result),
+        all(isinstance(v, int | np.integer) for v in result),
         f"early_stopping returned {result}: kept and stopped are epoch indices (integers)",
     )
     kept, stopped = (int(v) for v in result)
