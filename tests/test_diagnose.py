@@ -215,3 +215,11 @@ def test_suite_runs_are_named_right(kind):
         monitor, history = faults.run(case)
     d = diagnose(monitor, history, steps=100)
     assert d.top == kind, repr(d)
+
+
+def test_a_layer_without_gradient_is_not_an_explosion():
+    """The monitor records NaN for a layer that got no gradient (frozen, unused)."""
+    assert diagnose(craft(grad=lambda s, i: math.nan if i == 0 else 1.0)).top == "healthy"
+    d = diagnose(craft(steps=30, grad=lambda s, i: math.inf if s > 20 else 1.0))
+    assert d.top == "exploding" and d["exploding"].step == 21
+    assert "not finite at step 21" in d["exploding"].evidence

@@ -43,9 +43,8 @@ def _layers(run: _Run, mask: np.ndarray) -> tuple[str, ...]:
 
 
 def _exploding(run: _Run) -> Finding | None:
-    grad = run.metric["grad_norm"]
-    finite = np.where(np.isfinite(grad), grad, np.inf)
-    peak = finite.max(axis=1)  # (S,) the largest layer gradient per step
+    grad = run.metric["grad_norm"]  # NaN: a layer without gradient; inf: overflowed
+    peak = np.nanmax(grad, axis=1)  # (S,) the largest layer gradient per step
     start = np.nanmax(grad[: max(1, len(grad) // 20)])
     limit = _LIMITS["exploding_norm"]
     grown = (peak > start * _LIMITS["exploding_growth"]) & (peak > _LIMITS["exploding_floor"])
@@ -53,28 +52,26 @@ def _exploding(run: _Run) -> Finding | None:
     loss_bad = run.nonfinite_step
     if not huge.any() and loss_bad is None:
         return None
-    i = _first(huge)
-    if i is None:  # the loss went first: the largest norm before it
-        i = int(np.argmax(peak))
-    step = int(run.steps[i])
-    layer_peak = np.nanmax(np.where(np.isfinite(grad), grad, np.nan), axis=0)
     finite_peak = np.where(np.isfinite(peak), peak, -1.0)
-    at = int(np.argmax(finite_peak))
+    at = int(np.argmax(finite_peak))  # the largest finite norm
+    i = _first(huge)
+    step = int(run.steps[at if i is None else i])  # None: the loss went first
+    layer_peak = np.nanmax(np.where(np.isfinite(grad), grad, np.nan), axis=0)
     worst = float(finite_peak[at]) if finite_peak[at] >= 0 else float("inf")
     parts = []
     if _LIMITS["exploding_floor"] < worst < np.inf:
         parts.append(f"gradient norm {worst:.1e} at step {int(run.steps[at])}")
-    bad_grad = _first(~np.isfinite(peak))
+    bad_grad = _first(np.isinf(peak))
     if bad_grad is not None:
         parts.append(f"gradient not finite at step {int(run.steps[bad_grad])}")
-    evidence = ", ".join(parts)
     if loss_bad is not None:
-        evidence += f", loss {run.loss[loss_bad]} at step {loss_bad}"
+        parts.append(f"loss {run.loss[loss_bad]} at step {loss_bad}")
         step = min(step, loss_bad)
-    affected = ~(layer_peak < _LIMITS["exploding_floor"]) | ~np.isfinite(grad).all(axis=0)
+    evidence = ", ".join(parts)
+    affected = (layer_peak >= _LIMITS["exploding_floor"]) | np.isinf(grad).any(axis=0)
     if not affected.any():
         affected = layer_peak == np.nanmax(layer_peak)
-    finite = loss_bad is None and bool(np.isfinite(grad).all())
+    finite = loss_bad is None and not np.isinf(grad).any()
     numbers = {"max_grad_norm": worst, "initial_grad_norm": float(start), "finite": float(finite)}
     if loss_bad is not None:
         numbers["nonfinite_loss_step"] = float(loss_bad)
@@ -228,5 +225,8 @@ def _rank(finding: Finding, found: dict[str, Finding]) -> float:
 
 def _findings(run: _Run) -> list[Finding]:
     """Every finding of ``run``, most severe first."""
-    found = {f.kind: f for f in (detector(run) for detector in _DETECTORS) if f is not None}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN layers (e.g. no gradient)
+        results = [detector(run) for detector in _DETECTORS]
+    found = {f.kind: f for f in results if f is not None}
     return sorted(found.values(), key=lambda f: _rank(f, found))
