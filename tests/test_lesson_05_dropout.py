@@ -1,6 +1,8 @@
 """Lesson 05_dropout: the master earns every point; plausible mistakes lose them."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.lesson_harness import LessonCells, standard_tests
 
@@ -200,3 +202,36 @@ def test_a_correct_solution_passes_with_any_rng_seed(seed):
         ],
     )
     assert outcome.passed, outcome.message
+
+
+def _early_stopping_by_simulation(losses, patience):
+    """Early stopping run epoch by epoch, as a training loop would: the test's own reference."""
+    best_loss, best, waited = float("inf"), 0, 0
+    for epoch, loss in enumerate(losses):
+        if loss < best_loss:
+            best_loss, best, waited = loss, epoch, 0
+        else:
+            waited += 1
+            if waited == patience:
+                return best, epoch
+    return best, len(losses) - 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    losses=st.lists(st.integers(0, 6).map(float), min_size=1, max_size=25),
+    patience=st.integers(1, 6),
+)
+def test_the_hidden_properties_accept_exactly_the_right_answer(losses, patience):
+    """The properties of the hidden check decide early stopping's answer: they accept the
+    simulated one and reject every other pair of epochs."""
+    from autograder.kernel.collect.dropout import _check_stop
+    from coursekit.checks import CheckFailed
+
+    right = _early_stopping_by_simulation(losses, patience)
+    _check_stop(losses, patience, right)
+    for kept in range(len(losses)):
+        for stopped in range(len(losses)):
+            if (kept, stopped) != right:
+                with pytest.raises(CheckFailed):
+                    _check_stop(losses, patience, (kept, stopped))
