@@ -5,9 +5,9 @@
 # have ("Error fetching courses!"); the Validate button stays. JupyterLab asks no
 # question about news and looks for no updates (no pop-up over the lesson), and saves
 # widget state in notebooks (a saved interactive explorer reopens as it was, not as
-# "Error displaying widget: model not found"). Kernels talk to the server over Unix
-# sockets in the user's private runtime folder, not over unencrypted loopback TCP
-# (which ipykernel warns about at every kernel start).
+# "Error displaying widget: model not found"). Kernels (the Lab's and those the Validate
+# button starts) talk over Unix sockets in the user's private runtime folder, not over
+# unencrypted loopback TCP (which ipykernel warns about at every kernel start).
 # Usage: student-jupyter.sh JUPYTER_EXECUTABLE [--sys-prefix|--user]
 set -euo pipefail
 JUPYTER="${1:-jupyter}"
@@ -29,14 +29,15 @@ else
     config_dir="$("$JUPYTER" --config-dir)"
 fi
 mkdir -p "$config_dir"
-"$python_exe" - "$config_dir/jupyter_server_config.json" <<'PY'
+# The server's kernels, and those of nbgrader's Validate button (nbgrader_config).
+"$python_exe" - "$config_dir/jupyter_server_config.json" "$config_dir/nbgrader_config.json" <<'PY'
 import json, sys
 from pathlib import Path
 
-path = Path(sys.argv[1])
-config = json.loads(path.read_text()) if path.exists() else {}  # keep what others set
-config.setdefault("KernelManager", {})["transport"] = "ipc"
-path.write_text(json.dumps(config, indent=2) + "\n")
+for path in map(Path, sys.argv[1:]):
+    config = json.loads(path.read_text()) if path.exists() else {}  # keep what others set
+    config.setdefault("KernelManager", {})["transport"] = "ipc"
+    path.write_text(json.dumps(config, indent=2) + "\n")
 PY
 
 if [ "$SCOPE" = "--sys-prefix" ]; then  # the environment's own settings, read by every user

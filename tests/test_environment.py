@@ -236,3 +236,31 @@ def test_a_plain_install_packages_every_package_of_the_course():
     ]
     left_out = [p for p in packages if not any(fnmatch.fnmatchcase(p, i) for i in include)]
     assert "coursekit.monitor" in packages and not left_out, left_out
+
+
+@pytest.mark.slow
+def test_the_validate_button_starts_its_kernel_without_the_plain_tcp_warning(tmp_path):
+    """nbgrader's Validate button (the server extension) runs the notebook in a kernel of its
+    own; student-jupyter.sh gives it the Unix-socket transport too (nbgrader_config.json)."""
+    import tempfile
+    import urllib.request
+
+    import nbformat
+
+    from tests.lab_server import running_lab
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print('ran', 6 * 7)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(nb, tmp_path / "tiny.ipynb")
+    log = tmp_path / "lab.log"
+    # a short runtime folder: a Unix socket's path holds ~100 bytes
+    with tempfile.TemporaryDirectory(prefix="gf-rt-") as runtime:
+        with running_lab(tmp_path, log=log, env={"JUPYTER_RUNTIME_DIR": runtime}) as server:
+            request = urllib.request.Request(
+                server.url("/assignments/validate"), data=b"path=tiny.ipynb", method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=240) as answer:
+                result = json.load(answer)
+    assert result["success"], result
+    assert "without encryption" not in log.read_text(), log.read_text()[-2000:]
