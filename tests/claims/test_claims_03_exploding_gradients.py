@@ -40,6 +40,10 @@ claims_out = {
         for (depth, init, norm), h in norm_runs.items()
     },
     "seq_len": seq_len,
+    "rnn_radius": [
+        torch.linalg.eigvals(recurrent_model("tanh RNN", seed).cell.weight_hh_l0).abs().max().item()
+        for seed in gate_seeds
+    ],
     "gates_at_init": {name: [r[0] / r[-1] for r in runs] for name, runs in at_init.items()},
     "gates_trained": {name: [r[0] / r[-1] for r in runs] for name, runs in after_training.items()},
     "gates_acc": {name: [h.val_acc[-1] for h in runs] for name, runs in gate_runs.items()},
@@ -205,28 +209,34 @@ def test_gates_at_initialisation(lesson):
     )
     assert all(0.3 <= r <= 0.5 for r in at_init["LSTM, forget bias 5"]), why
     assert lesson.values["seq_len"] == 50
+    why = quoted(
+        lesson,
+        "A **tanh** RNN is the classic *vanishing* case: $\\tanh' \\le 1$, and PyTorch's default "
+        "$W_{hh}$ shrinks the signal too",
+    )
+    assert all(r < 1 for r in lesson.values["rnn_radius"]), why
 
 
 def test_gates_solve_the_task_the_rnn_does_not(lesson):
     acc, trained = lesson.values["gates_acc"], lesson.values["gates_trained"]
     why = quoted(
         lesson,
-        "The LSTM with its forget gate open solves the task in all three runs (99.8 % or more of "
-        "the new sequences right); the tanh RNN in none: two runs stay at chance (24 % and "
-        "26 %), the third reaches 49 %.",
+        "The LSTM with its forget gate open solves the task in all three runs (98.8 % or more of "
+        "the new sequences right); the tanh RNN in none: two runs stay at chance (25 % and "
+        "27 %), the third reaches 50 %.",
     )
-    assert all(a >= 0.998 for a in acc["LSTM, forget bias 5"]), why
+    assert all(round(a, 3) >= 0.988 for a in acc["LSTM, forget bias 5"]), why
     rnn = sorted(acc["tanh RNN"])
-    assert round(rnn[0], 2) == 0.24 and round(rnn[1], 2) == 0.26 and round(rnn[2], 2) == 0.49, why
-    why = quoted(lesson, "These are runs of 200 steps each, the same for both")
-    assert all(n == 200 for runs in lesson.values["gates_steps"].values() for n in runs), why
+    assert [round(a, 2) for a in rnn] == [0.25, 0.27, 0.5], why
+    why = quoted(lesson, "These are runs of 160 steps each, the same for both")
+    assert all(n == 160 for runs in lesson.values["gates_steps"].values() for n in runs), why
     why = quoted(
         lesson,
-        "after training the LSTM's first step still receives 6 to 16 % of the last step's "
-        "gradient, the RNN's between $10^{-12}$ and $4 \\cdot 10^{-4}$ of it",
+        "after training the LSTM's first step still receives 4 to 15 % of the last step's "
+        "gradient, the RNN's between $10^{-16}$ and $3 \\cdot 10^{-5}$ of it",
     )
-    assert all(0.055 <= r < 0.165 for r in trained["LSTM, forget bias 5"]), why
-    assert all(1e-12 <= r < 4e-4 for r in trained["tanh RNN"]), why
+    assert all(0.035 <= r < 0.155 for r in trained["LSTM, forget bias 5"]), why
+    assert all(1e-16 <= r < 3e-5 for r in trained["tanh RNN"]), why
 
 
 def test_summary_of_normalisation_and_gates(lesson):
@@ -244,11 +254,11 @@ def test_summary_of_normalisation_and_gates(lesson):
     why = quoted(
         lesson,
         "with the gate open (bias 5) a third to a half reaches step 1, and the LSTM learns to "
-        "remember the first symbol (99.8 % or more in three runs) where the tanh RNN does not "
-        "(24 to 49 %)",
+        "remember the first symbol (98.8 % or more in three runs) where the tanh RNN does not "
+        "(25 to 50 %)",
     )
     assert all(0.3 <= r <= 0.5 for r in at_init["LSTM, forget bias 5"]), why
-    assert all(a >= 0.998 for a in lesson.values["gates_acc"]["LSTM, forget bias 5"]), why
-    assert all(0.235 <= a < 0.495 for a in lesson.values["gates_acc"]["tanh RNN"]), why
+    assert all(round(a, 3) >= 0.988 for a in lesson.values["gates_acc"]["LSTM, forget bias 5"]), why
+    assert all(0.245 <= a < 0.505 for a in lesson.values["gates_acc"]["tanh RNN"]), why
     why = quoted(lesson, "With PyTorch's default forget bias the LSTM's gradient vanishes too")
     assert all(r < 1e-9 for r in at_init["LSTM, forget bias 0"]), why
