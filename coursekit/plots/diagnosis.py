@@ -87,7 +87,10 @@ def diagnosis(found, history=None, *, steps: int | None = None, title: str | Non
         if finding.step is None:
             continue
         for ax in (ax_grad, ax_update, ax_units):
-            ax.axvline(finding.step, color=COLORS[(i + 1) % len(COLORS)], ls=":", lw=1)
+            label = f"{finding.kind} from step {finding.step}" if ax is ax_units else None
+            ax.axvline(finding.step, color=COLORS[(i + 1) % len(COLORS)], ls=":", lw=1, label=label)
+    if any(f.step is not None for f in found.findings):
+        ax_units.legend(fontsize=7)
     if title is None:
         title = f"diagnosis: {found.top}"
         if found.findings:
