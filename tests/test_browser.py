@@ -336,6 +336,9 @@ def test_make_lab_prints_and_opens_the_lesson_itself(tmp_path):
             current = page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current").inner_text()
             launcher = page.locator(".jp-Launcher:visible").count()
             page.screenshot(path=str(ARTIFACTS / "browser-make-lab.png"))
+            deadline = time.time() + 120  # the page starts the lesson's kernel: wait for it
+            while time.time() < deadline and not _kernel_idle(url):
+                time.sleep(0.5)
             browser.close()
         assert current.strip() == f"{lesson}.ipynb", current
         assert launcher == 0, "the Launcher is showing"
@@ -346,9 +349,6 @@ def test_make_lab_prints_and_opens_the_lesson_itself(tmp_path):
         page_opened = target.removeprefix("file://")
         shown = open(page_opened).read() if page_opened.startswith("/") else target
         assert f"lab/tree/notebooks/{lesson}.ipynb" in shown, shown
-        deadline = time.time() + 90  # the kernel's own log lines come once it is up
-        while time.time() < deadline and not _kernel_idle(url):
-            time.sleep(0.5)
         text = log.read_text()
         assert "Kernel started" in text and "without encryption" not in text, text[-2000:]
     finally:
