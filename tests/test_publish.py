@@ -72,7 +72,9 @@ def test_coursekit_is_copied_whole(published):
 def test_pyproject_packages_only_coursekit_with_the_runtime_dependencies(published):
     student = tomllib.loads((published / "pyproject.toml").read_text())
     ours = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    assert student["tool"]["setuptools"]["packages"] == ["coursekit"]
+    found = student["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert found == ["coursekit", "coursekit.*"]  # its subpackages too: monitor, plots, diagnosis
+    assert student["tool"]["setuptools"]["package-data"]["coursekit"] == ["glossary.json"]
     assert "scripts" not in student["project"] and "optional-dependencies" not in student["project"]
     assert student["project"]["license"] == "MIT"
     expected = [d for d in ours["dependencies"] if _name(d) not in GRADER_ONLY]
@@ -94,6 +96,9 @@ def test_setup_files_install_coursekit_and_jupyterlab_without_the_grader(publish
     makefile = (published / "Makefile").read_text()
     targets = set(re.findall(r"^([A-Za-z_][\w-]*):", makefile, re.M))
     assert targets == {"lab"}
+    # make lab opens the lesson itself, as the course's own Makefile does
+    assert "--LabApp.default_url=/lab/tree/notebooks/$(LESSON).ipynb" in makefile
+    assert "--ServerApp.root_dir=." in makefile
     setup = (published / "scripts" / "setup.sh").read_text()
     assert 'COURSE_EXTRAS="${COURSE_EXTRAS-}"' in setup and '-e ".$COURSE_EXTRAS"' in setup
     assert "[dev]" not in setup and "autograder" not in setup and "TORCH_SPEC:-torch" in setup
