@@ -96,6 +96,8 @@ def _public_outputs(outputs: list) -> list:
             continue
         if out.output_type in ("display_data", "execute_result") and WIDGET_MIME in out.data:
             continue
+        if out.output_type == "display_data" and not "".join(out.data.get("text/plain", "x")):
+            continue  # a progress bar closed with leave=False: an empty box on a page
         kept.append(out)
     return kept
 

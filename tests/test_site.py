@@ -80,6 +80,7 @@ STDERR = nbformat.v4.new_output("stream", name="stderr", text="  out = x @ w.T +
 WIDGET = nbformat.v4.new_output(
     "display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "x"}}
 )
+EMPTY_BAR = nbformat.v4.new_output("display_data", data={"text/plain": ""})
 SOLUTION = {"solution": True, "grade": False, "grade_id": "f", "locked": False}
 TEST = {"solution": False, "grade": True, "grade_id": "test_f", "points": 1, "locked": True}
 
@@ -104,7 +105,11 @@ def _pair(extra_master_outputs=()):
             _cell("markdown", "# Lesson 9 — X"),
             _cell("code", "def f(x):\n    return 2 * x", [STDOUT], meta=SOLUTION),
             _cell("code", "check(f)\nsecret()", [STDOUT], meta=TEST),
-            _cell("code", "plot(f)", [FIGURE, STDOUT, STDERR, WIDGET, *extra_master_outputs]),
+            _cell(
+                "code",
+                "plot(f)",
+                [FIGURE, STDOUT, STDERR, WIDGET, EMPTY_BAR, *extra_master_outputs],
+            ),
         ]
     )
     return student, master
@@ -117,7 +122,8 @@ def test_a_page_shows_the_student_source_and_only_the_experiments_outputs():
     assert "](01_backprop.html#the-chain-rule)" in page.cells[0].source
     solution, test, experiment = page.cells[1:]
     assert solution.outputs == [] and test.outputs == []
-    assert experiment.outputs == [FIGURE, STDOUT]  # no stderr, no widget without its state
+    # no stderr, no widget without its state, no empty box where a progress bar closed
+    assert experiment.outputs == [FIGURE, STDOUT]
     assert all(c.metadata == {} for c in page.cells)
 
 
