@@ -202,6 +202,8 @@ def test_gates_at_initialisation(lesson):
     assert all(1e-12 <= r < 1e-9 for r in at_init["LSTM, forget bias 0"]), why
     assert 0.5**49 == pytest.approx(2e-15, rel=0.15)
     assert 1 / (1 + math.exp(-5)) == pytest.approx(0.993, abs=5e-4)
+    why = quoted(lesson, "5 keeps the gate open over all 50 steps: $0.993^{49} \\approx 0.7$.")
+    assert 0.993**49 == pytest.approx(0.7, abs=0.03), why
     why = quoted(
         lesson,
         "with the forget bias at 5 the first step still receives between a third and half of "
