@@ -136,7 +136,9 @@ def test_saturation():
 def test_learning_rate_too_high_and_too_low():
     assert diagnose(craft(update=lambda s, i: 0.05)).top == "lr_too_high"
     low = diagnose(craft(update=lambda s, i: 1e-6))
-    assert low.top == "lr_too_low" and "1e-06" in low["lr_too_low"].evidence
+    assert low.top == "lr_too_low" and "at most 1e-06" in low["lr_too_low"].evidence
+    still = diagnose(craft(update=lambda s, i: 0.0))
+    assert still.top == "lr_too_low" and "is 0: no weight moves" in still["lr_too_low"].evidence
 
 
 def test_overfitting_needs_validation_and_names_the_epoch():

@@ -166,7 +166,11 @@ def _lr_too_low(run: _Run) -> Finding | None:
     if not np.isfinite(update).any() or not np.nanmax(update) < _LIMITS["update_low"]:
         return None
     top = float(np.nanmax(update))
-    evidence = f"every layer's median update:data ratio below {top:.0e} (healthy: about 1e-3)"
+    if top > 0:
+        evidence = f"every layer's median update:data ratio at most {top:.0e}"
+    else:  # nothing moves: e.g. dead units pass no gradient to any weight
+        evidence = "every layer's median update:data ratio is 0: no weight moves"
+    evidence += " (healthy: about 1e-3)"
     progress = _loss_progress(run)
     numbers = {"max_update_ratio": top}
     if progress is not None:

@@ -38,18 +38,24 @@ def diagnosis(found, history=None, *, steps: int | None = None, title: str | Non
     def per_layer(ax, metric: str, ylabel: str, log: bool) -> None:
         values = run.metric[metric]
         ends = (0, len(run.layers) - 1)
+        positive = values[np.isfinite(values) & (values > 0)]
+        # a log scale has no 0: a layer at exactly 0 (no gradient, no update) sits on the
+        # bottom edge as ▽ marks instead of vanishing from the panel
+        bottom = positive.min() / 3 if log and positive.size else None
+        zero_label = "exactly 0 (▽ on the edge)"
         for j, name in enumerate(run.layers):
             ys = _finite(values[:, j]) if log else values[:, j]
             if np.isfinite(ys).any():
-                ax.plot(
-                    x,
-                    ys,
-                    color=colors[j],
-                    lw=1,
-                    label=name if j in ends else None,
-                )
+                ax.plot(x, ys, color=colors[j], lw=1, label=name if j in ends else None)
+            zeros = np.asarray(x)[values[:, j] == 0] if bottom is not None else []
+            if len(zeros):
+                edge = np.full(len(zeros), bottom)
+                ax.plot(zeros, edge, "v", ms=3, mfc="none", color=colors[j], label=zero_label)
+                zero_label = None  # one legend entry for all layers
         if log:
             ax.set_yscale("log")
+            if bottom is not None:
+                ax.set_ylim(bottom=bottom / 1.5)
         ax.set(xlabel="step", ylabel=ylabel)
 
     ax_grad, ax_loss, ax_update, ax_units = axes
