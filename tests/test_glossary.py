@@ -121,3 +121,15 @@ def test_the_data_file_is_packaged_with_coursekit():
     patterns = package_data.get("coursekit", []) + package_data.get("*", [])
     assert any(fnmatch.fnmatch(glossary.DATA.name, p) for p in patterns), package_data
     assert glossary.DATA.parent.name == "coursekit" and glossary.DATA.is_file()
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_every_lesson_ends_with_its_own_key_terms(lesson):
+    import json
+
+    master = json.loads((REPO / "autograder" / "source" / lesson / f"{lesson}.ipynb").read_text())
+    student = json.loads((REPO / "notebooks" / f"{lesson}.ipynb").read_text())
+    for nb in (master, student):
+        last = "".join(nb["cells"][-1]["source"])
+        assert last == f'coursekit.glossary.show("{lesson}")', last
+        assert "Key terms" in "".join(nb["cells"][-2]["source"])
