@@ -107,11 +107,13 @@ def time_nbgrader(course: Course, submissions: Path, root: Path) -> dict[str, fl
     nbgrader = Path(sys.executable).with_name("nbgrader")
     put_own_tools_on_path()  # nbgrader's CLI runs `alembic` by name
     root.mkdir(parents=True, exist_ok=True)
-    # skip_cells_with_tag: nbclient's default, so that the baseline runs every cell even where
-    # the student's configuration (the Validate button skips the plans) is installed
+    # nbclient's and nbgrader's defaults, whatever the environment's configuration says (the
+    # student's: the Validate button skips the plans; kernels over IPC, with which nbgrader's
+    # autograde CLI here finds no kernel answering in 60 s)
     (root / "nbgrader_config.py").write_text(
         f"c = get_config()\nc.CourseDirectory.root = {str(root)!r}\nc.Execute.timeout = 300\n"
         "c.Execute.skip_cells_with_tag = 'skip-execution'\n"
+        "c.KernelManager.transport = 'tcp'\n"  # nbgrader's default, whatever the environment's
     )
     for lesson in course.lessons():
         shutil.copytree(course.source / lesson, root / "source" / lesson)
