@@ -241,7 +241,8 @@ def test_a_plain_install_packages_every_package_of_the_course():
 @pytest.mark.slow
 def test_the_validate_button_starts_its_kernel_without_the_plain_tcp_warning(tmp_path):
     """nbgrader's Validate button (the server extension) runs the notebook in a kernel of its
-    own; student-jupyter.sh gives it the Unix-socket transport too (nbgrader_config.json)."""
+    own; student-jupyter.sh gives it the Unix-socket transport too (nbgrader_config.json) and
+    has it skip the grading plan's cells, for a lesson in a folder below the server's root."""
     import tempfile
     import urllib.request
 
@@ -250,17 +251,25 @@ def test_the_validate_button_starts_its_kernel_without_the_plain_tcp_warning(tmp
     from tests.lab_server import running_lab
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("print('ran', 6 * 7)")]
+    # an experiment of the grading plan: it leaves a mark if the Validate button runs it
+    mark = tmp_path / "the-experiment-ran"
+    experiment = nbformat.v4.new_code_cell(f"open({str(mark)!r}, 'w').close()")
+    experiment.metadata["tags"] = ["skip-when-grading"]
+    nb.cells = [nbformat.v4.new_code_cell("print('ran', 6 * 7)"), experiment]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nbformat.write(nb, tmp_path / "tiny.ipynb")
+    (tmp_path / "notebooks").mkdir()  # as the course: lessons in a folder below the server's
+    nbformat.write(nb, tmp_path / "notebooks" / "tiny.ipynb")
     log = tmp_path / "lab.log"
     # a short runtime folder: a Unix socket's path holds ~100 bytes
     with tempfile.TemporaryDirectory(prefix="gf-rt-") as runtime:
         with running_lab(tmp_path, log=log, env={"JUPYTER_RUNTIME_DIR": runtime}) as server:
             request = urllib.request.Request(
-                server.url("/assignments/validate"), data=b"path=tiny.ipynb", method="POST"
+                server.url("/assignments/validate"),
+                data=b"path=notebooks/tiny.ipynb",
+                method="POST",
             )
             with urllib.request.urlopen(request, timeout=240) as answer:
                 result = json.load(answer)
     assert result["success"], result
+    assert not mark.exists(), "the Validate button ran a cell the grading plan skips"
     assert "without encryption" not in log.read_text(), log.read_text()[-2000:]
