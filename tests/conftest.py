@@ -15,6 +15,15 @@ matplotlib.use("Agg")
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_COURSE = REPO / "tests" / "fixtures" / "course"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+#: the pytest marker of each lesson (pyproject.toml names them)
+LESSON_MARKERS = {
+    "01_backprop": pytest.mark.backprop,
+    "02_vanishing_gradients": pytest.mark.vanishing,
+    "03_exploding_gradients": pytest.mark.exploding,
+    "04_dead_relu": pytest.mark.dead_relu,
+    "05_dropout": pytest.mark.dropout,
+    "06_diagnosis": pytest.mark.diagnosis,
+}
 
 
 @pytest.fixture

@@ -6,16 +6,10 @@ import pytest
 
 from autograder.course import Course
 from autograder.validate import validate_lesson
+from tests.conftest import LESSON_MARKERS
 
 COURSE = Course()
-MARKERS = {
-    "01_backprop": pytest.mark.backprop,
-    "02_vanishing_gradients": pytest.mark.vanishing,
-    "03_exploding_gradients": pytest.mark.exploding,
-    "04_dead_relu": pytest.mark.dead_relu,
-    "05_dropout": pytest.mark.dropout,
-    "06_diagnosis": pytest.mark.diagnosis,
-}
+MARKERS = LESSON_MARKERS
 
 
 @pytest.mark.slow

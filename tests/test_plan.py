@@ -13,17 +13,10 @@ import pytest
 from autograder import plan
 from autograder.course import Course
 from autograder.plan_proof import differences
-from tests.conftest import with_answers
+from tests.conftest import LESSON_MARKERS, with_answers
 
 COURSE = Course()
-MARKERS = {
-    "01_backprop": pytest.mark.backprop,
-    "02_vanishing_gradients": pytest.mark.vanishing,
-    "03_exploding_gradients": pytest.mark.exploding,
-    "04_dead_relu": pytest.mark.dead_relu,
-    "05_dropout": pytest.mark.dropout,
-    "06_diagnosis": pytest.mark.diagnosis,
-}
+MARKERS = LESSON_MARKERS
 LESSONS = [pytest.param(lesson, marks=MARKERS.get(lesson, ())) for lesson in COURSE.lessons()]
 
 
