@@ -38,10 +38,31 @@ from pathlib import Path
 
 for path in map(Path, sys.argv[1:]):
     config = json.loads(path.read_text()) if path.exists() else {}  # keep what others set
-    config.setdefault("KernelManager", {})["transport"] = "ipc"
     if path.name == "nbgrader_config.json":
         config.setdefault("Execute", {})["skip_cells_with_tag"] = "skip-when-grading"
+        config.get("KernelManager", {}).pop("transport", None)  # now in nbgrader_config.py
+        if config.get("KernelManager") == {}:
+            del config["KernelManager"]
+    else:
+        config.setdefault("KernelManager", {})["transport"] = "ipc"
     path.write_text(json.dumps(config, indent=2) + "\n")
+PY
+# nbgrader's kernels (the Validate button's, and `nbgrader autograde`'s in this environment)
+# have no connection file, so jupyter_client would name their sockets "kernel-ipc-N",
+# relative: the kernel binds them in the notebook's folder and the client looks in its own
+# working folder ("Kernel didn't respond in 60 seconds" whenever the two differ). An absolute
+# prefix in the user's runtime folder, per process, keeps them together.
+cat > "$config_dir/nbgrader_config.py" <<'PY'
+# Written by gradient-flow's scripts/student-jupyter.sh: Unix-socket kernels, absolute path.
+import os
+
+from jupyter_core.paths import jupyter_runtime_dir
+
+_runtime = jupyter_runtime_dir()
+os.makedirs(_runtime, mode=0o700, exist_ok=True)
+c = get_config()  # noqa: F821 (traitlets' config files are run with get_config defined)
+c.KernelManager.transport = "ipc"
+c.KernelManager.ip = os.path.join(_runtime, f"nbgrader-{os.getpid()}-ipc")
 PY
 
 if [ "$SCOPE" = "--sys-prefix" ]; then  # the environment's own settings, read by every user

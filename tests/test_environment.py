@@ -273,3 +273,47 @@ def test_the_validate_button_starts_its_kernel_without_the_plain_tcp_warning(tmp
     assert result["success"], result
     assert not mark.exists(), "the Validate button ran a cell the grading plan skips"
     assert "without encryption" not in log.read_text(), log.read_text()[-2000:]
+
+
+@pytest.mark.slow
+def test_nbgrader_autograde_in_this_environment_runs_its_kernels(tmp_path):
+    """The environment's nbgrader settings (student-jupyter.sh) give kernels Unix sockets; an
+    instructor's own `nbgrader autograde` in the same environment must still reach its kernel,
+    which runs in another folder than nbgrader does (a relative socket path did not)."""
+    import nbformat
+
+    def cell(source: str, **grading) -> nbformat.NotebookNode:
+        node = nbformat.v4.new_code_cell(source)
+        node.metadata["nbgrader"] = {"schema_version": 3, "locked": False, **grading}
+        return node
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nb.cells = [
+        cell("answer = 42", grade=False, solution=True, grade_id="answer"),
+        cell("assert answer == 42", grade=True, solution=False, grade_id="check", points=1),
+    ]
+    submitted = tmp_path / "submitted" / "s1" / "ps1"
+    submitted.mkdir(parents=True)
+    nbformat.write(nb, submitted / "p.ipynb")
+    (tmp_path / "source" / "ps1").mkdir(parents=True)
+    nbformat.write(nb, tmp_path / "source" / "ps1" / "p.ipynb")
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
+    bin_dir = Path(sys.executable).parent  # nbgrader db runs alembic from PATH
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    nbgrader = str(bin_dir / "nbgrader")
+    for command in (["generate_assignment", "ps1", "--create"], ["db", "student", "add", "s1"]):
+        subprocess.run([nbgrader, *command], cwd=tmp_path, env=env, check=True, capture_output=True)
+    run = subprocess.run(
+        [nbgrader, "autograde", "ps1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0 and "Kernel didn't respond" not in run.stderr, run.stderr[-2000:]
+    assert "without encryption" not in run.stderr, "autograde's kernel ran over TCP"
+    subprocess.run([nbgrader, "export"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    grades = (tmp_path / "grades.csv").read_text().splitlines()
+    assert grades[1].split(",")[-2:] == ["1.0", "1.0"], grades
