@@ -26,7 +26,7 @@ test: setup
 	@bash scripts/install-sandbox.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=40 $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check --fix .
