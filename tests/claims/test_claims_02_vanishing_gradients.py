@@ -22,6 +22,7 @@ claims_out = {
         name: {
             "ratio": [hidden_ratio(mon) for _, mon in runs],
             "val_acc": [history.val_acc[-1] for history, _ in runs],
+            "val_acc_per_epoch": [history.val_acc for history, _ in runs],
         }
         for name, runs in by_seed.items()
     },
@@ -232,12 +233,12 @@ def test_how_much_each_step_moves_each_layer(lesson, seed):
     why = quoted(
         lesson,
         "The four networks that learn — residual, batch norm, ReLU + He, tanh + Xavier — move "
-        "every hidden layer by between $5 \\cdot 10^{-4}$ and $5 \\cdot 10^{-3}$ of its size "
+        "every hidden layer by between $5 \\cdot 10^{-4}$ and $10^{-2}$ of its size "
         "per step, on average over training: around the guide line.",
     )
     for name in ("residual", "batch norm", "ReLU + He init", "tanh + Xavier init"):
         ratios = _inside(lesson, name, seed)["update_ratio"]
-        assert len(ratios) == 20 and all(5e-4 <= r <= 5e-3 for r in ratios), (why, name)
+        assert len(ratios) == 20 and all(5e-4 <= r <= 1e-2 for r in ratios), (why, name, ratios)
     why = quoted(
         lesson,
         "The four that stay at chance hardly move their first layers: below $10^{-6}$ in each of "
@@ -273,13 +274,16 @@ def test_what_the_spread_of_the_seeds_shows(lesson):
     why = quoted(lesson, "The seeds move the ratios by less than a factor of 2")
     for name, r in runs.items():
         assert max(r["ratio"]) / min(r["ratio"]) < 2, (why, name, r["ratio"])
+    why = quoted(lesson, "and the accuracies by a point or two")
     spread = {name: max(r["val_acc"]) - min(r["val_acc"]) for name, r in runs.items()}
-    assert max(spread, key=spread.get) == "ReLU + He init" and spread["ReLU + He init"] > 0.03, (
-        why,
-        spread,
+    assert max(spread.values()) < 0.025, (why, spread)
+    why = quoted(
+        lesson,
+        "ReLU + He is still climbing at the end of the budget, but it stays below 90 % with both "
+        "seeds",
     )
-    others = sorted(v for name, v in spread.items() if name != "ReLU + He init")
-    assert others[len(others) // 2] <= 0.02, (why, spread)  # most: a point or two
+    for curve in runs["ReLU + He init"]["val_acc_per_epoch"]:
+        assert curve[-1] > curve[-2] and curve[-1] < 0.9, (why, curve)
     why = quoted(lesson, "the ranking of the eight networks does not change")
     for a in runs:
         for b in runs:
