@@ -25,19 +25,11 @@ import torch
 from torch import nn
 
 from coursekit import data, models, train
+from coursekit.diagnosis import findings as _diagnosis
 from coursekit.monitor import GradientMonitor
 
-#: What a diagnosis names: a fault, or nothing wrong.
-KINDS = (
-    "vanishing",
-    "exploding",
-    "dead_relu",
-    "saturation",
-    "lr_too_high",
-    "lr_too_low",
-    "overfitting",
-    "healthy",
-)
+#: What a diagnosis names: a fault (``diagnose``'s kinds, most severe first), or nothing wrong.
+KINDS = (*_diagnosis.KINDS, _diagnosis.HEALTHY)
 #: The settings a repair may change, and what each accepts.
 KNOBS = {
     "activation": "one of " + ", ".join(models.ACTIVATIONS),

@@ -182,7 +182,7 @@ def test_a_name_that_is_no_kind_is_told_apart(name):
         assert "must be one of" in outcome.message
         return
     assert not outcome.passed
-    assert "must be one of vanishing, exploding" in outcome.message, outcome.message
+    assert "must be one of exploding, dead_relu" in outcome.message, outcome.message
 
 
 def test_the_unanswered_runs_say_not_implemented():
@@ -238,7 +238,7 @@ def test_the_judge_names_an_unknown_kind():
     from autograder.judge.answers import QUESTIONS
     from coursekit.checks import CheckFailed
 
-    with pytest.raises(CheckFailed, match="must be one of the kinds vanishing, exploding"):
+    with pytest.raises(CheckFailed, match="must be one of the kinds exploding, dead_relu"):
         QUESTIONS["06_diagnosis"]["q_run_a"]("slow")
     with pytest.raises(CheckFailed, match="is not what is wrong with run A"):
         QUESTIONS["06_diagnosis"]["q_run_a"]("vanishing")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -40,3 +41,26 @@ def forbid_calls(student_fn_name: str, *functions: Callable) -> Iterator[None]:
 def rng_for(name: str) -> np.random.Generator:
     """A generator seeded by a check's name: every run draws the same hidden cases."""
     return np.random.default_rng(int(hashlib.sha256(name.encode()).hexdigest()[:8], 16))
+
+
+def expect_float_per_layer(
+    fn_name: str,
+    got: dict[str, Any],
+    expected: dict[str, float],
+    describe: Callable[[str], str],
+    *,
+    rtol: float,
+    atol: float = 1e-9,
+    hint: str,
+) -> None:
+    """Every value of ``got`` (keys already checked) a Python float close to ``expected``.
+
+    ``describe(name)`` names the quantity in the message, e.g. "norm of fc1.weight's gradient".
+    """
+    for name, value in expected.items():
+        checks.expect(
+            isinstance(got[name], float),
+            f"{fn_name}: the value for {name!r} is a {type(got[name]).__name__}, "
+            "not a Python float (use .item())",
+        )
+        checks.expect_close(got[name], value, describe(name), rtol=rtol, atol=atol, hint=hint)

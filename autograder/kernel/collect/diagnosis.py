@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from autograder.kernel.collect.common import forbid_calls, rng_for
+from autograder.kernel.collect.common import expect_float_per_layer, forbid_calls, rng_for
 from autograder.kernel.collect.record import answered, collected
 from coursekit import checks, models
 from coursekit import monitor as coursekit_monitor
@@ -66,21 +66,16 @@ def _ratios(student, before: dict, after: dict, what: str) -> dict:
         f"update_ratios({what}): keys {list(got)}, expected {list(expected)} "
         "(the 2-D weights only, in the order of `before`: biases (1-D) are left out)",
     )
-    for name, value in expected.items():
-        checks.expect(
-            isinstance(got[name], float),
-            f"update_ratios: the value for {name!r} is a {type(got[name]).__name__}, "
-            "not a Python float (use .item())",
-        )
-        checks.expect_close(
-            got[name],
-            value,
-            f"the update ratio of {name} ({what})",
-            rtol=1e-6,
-            atol=1e-12,
-            hint="the norm of the change, ‖after - before‖, divided by the norm of the weights "
-            "BEFORE the step, ‖before‖",
-        )
+    expect_float_per_layer(
+        "update_ratios",
+        got,
+        expected,
+        lambda name: f"the update ratio of {name} ({what})",
+        rtol=1e-6,
+        atol=1e-12,
+        hint="the norm of the change, ‖after - before‖, divided by the norm of the weights "
+        "BEFORE the step, ‖before‖",
+    )
     return got
 
 

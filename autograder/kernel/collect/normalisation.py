@@ -80,6 +80,15 @@ def _torch_batchnorm(d: int, eps: float, momentum: float, mean, var, gamma, beta
     return bn
 
 
+#: what a wrong running statistic after a train step most likely got wrong
+RUNNING_HINTS = {
+    "running_mean": "running_mean = momentum * running_mean + (1 - momentum) * the batch mean "
+    "(momentum weighs the OLD value)",
+    "running_var": "running_var = momentum * running_var + (1 - momentum) * the UNBIASED batch "
+    "variance (ddof=1), as torch keeps it (momentum weighs the OLD value)",
+}
+
+
 @_stats_reported
 def batchnorm_forward(student) -> None:
     with checks.exercise("batchnorm_forward"):
@@ -100,24 +109,15 @@ def batchnorm_forward(student) -> None:
             checks.expect_close(
                 out, expected, "out in train mode" + where, rtol=1e-6, atol=1e-8, hint=FORWARD_HINT
             )
-            checks.expect_close(
-                stats["running_mean"],
-                bn.running_mean,
-                "running_mean after a train step" + where,
-                rtol=1e-6,
-                atol=1e-8,
-                hint="running_mean = momentum * running_mean + (1 - momentum) * the batch mean "
-                "(momentum weighs the OLD value)",
-            )
-            checks.expect_close(
-                stats["running_var"],
-                bn.running_var,
-                "running_var after a train step" + where,
-                rtol=1e-6,
-                atol=1e-8,
-                hint="running_var = momentum * running_var + (1 - momentum) * the UNBIASED batch "
-                "variance (ddof=1), as torch keeps it (momentum weighs the OLD value)",
-            )
+            for key, hint in RUNNING_HINTS.items():
+                checks.expect_close(
+                    stats[key],
+                    getattr(bn, key),
+                    f"{key} after a train step" + where,
+                    rtol=1e-6,
+                    atol=1e-8,
+                    hint=hint,
+                )
             param = dict(mode="test", eps=eps, momentum=momentum)
             param.update(running_mean=mean.copy(), running_var=var.copy())
             result, stats = student(x[::-1].copy(), gamma, beta, param)

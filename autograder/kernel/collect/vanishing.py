@@ -13,7 +13,7 @@ import torch
 from scipy import stats
 from torch import nn
 
-from autograder.kernel.collect.common import forbid_calls
+from autograder.kernel.collect.common import expect_float_per_layer, forbid_calls
 from autograder.kernel.collect.record import answered, collected, observed
 from coursekit import checks, models, widgets
 from coursekit.monitor import GradientMonitor, History
@@ -49,19 +49,14 @@ def _check_norms(student, model: nn.Module, what: str) -> None:
         f"layer_grad_norms({what}): keys {sorted(got)} but expected {sorted(expected)} "
         "(every parameter whose name ends in 'weight' and has a gradient)",
     )
-    for name, value in expected.items():
-        checks.expect(
-            isinstance(got[name], float),
-            f"layer_grad_norms: the value for {name!r} is a {type(got[name]).__name__}, "
-            "not a Python float (use .item())",
-        )
-        checks.expect_close(
-            got[name],
-            value,
-            f"norm of {name}'s gradient ({what})",
-            rtol=1e-5,
-            hint="the L2 norm of p.grad, not of p itself",
-        )
+    expect_float_per_layer(
+        "layer_grad_norms",
+        got,
+        expected,
+        lambda name: f"norm of {name}'s gradient ({what})",
+        rtol=1e-5,
+        hint="the L2 norm of p.grad, not of p itself",
+    )
 
 
 @collected
