@@ -5,7 +5,10 @@ Nothing here touches the network.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -111,16 +114,33 @@ def split(x: np.ndarray, y: np.ndarray, val_fraction: float = 0.2, seed: int = 0
     return DataSplit(x[train], y[train], x[val], y[val])
 
 
+@functools.cache
+def _digits_file() -> tuple[np.ndarray, np.ndarray]:
+    """The digits as scikit-learn ships them (its datasets/data/digits.csv.gz): pixels
+    float64 (1797, 64), labels int64 (1797,).
+
+    Read straight from the file: importing sklearn.datasets to read it costs about a
+    second in every lesson.
+    """
+    spec = importlib.util.find_spec("sklearn")  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the digits come with scikit-learn: pip install scikit-learn")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
+    table = np.loadtxt(path, delimiter=",")  # numpy reads .gz itself
+    pixels, labels = table[:, :-1], table[:, -1].astype(np.int64)
+    pixels.setflags(write=False)
+    labels.setflags(write=False)
+    return pixels, labels
+
+
 def digits(val_fraction: float = 0.2, seed: int = 0) -> DataSplit:
     """Real handwritten 8x8 digits (1797 images, 10 classes) shipped with scikit-learn.
 
     Split with a seeded shuffle, then standardised with the training set's mean
     and standard deviation per pixel. ``x_*`` are float64 (N, 64), ``y_*`` int64 (N,).
     """
-    from sklearn.datasets import load_digits  # reads a file inside the installed package
-
-    raw = load_digits()
-    data = split(raw.data.astype(np.float64), raw.target.astype(np.int64), val_fraction, seed)
+    pixels, labels = _digits_file()
+    data = split(pixels, labels, val_fraction, seed)  # indexing copies the read-only arrays
     mean = data.x_train.mean(axis=0)
     std = data.x_train.std(axis=0)
     std[std == 0] = 1.0  # corner pixels are always blank

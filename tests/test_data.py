@@ -1,5 +1,8 @@
 """coursekit.data: offline, deterministic per seed, different across seeds."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -111,3 +114,20 @@ def test_first_token_labels_are_the_first_symbol(n, seq_len, n_symbols):
 def test_first_token_rejects_one_symbol():
     with pytest.raises(ValueError, match="n_symbols must be at least 2"):
         data.first_token(10, 5, 1)
+
+
+def test_digits_are_scikit_learns_read_without_importing_it():
+    """The same pixels and labels as sklearn.datasets.load_digits (the oracle), read from the
+    file it ships without importing sklearn (a second of every lesson's start)."""
+    code = (
+        "import sys\nfrom coursekit import data\nsplit = data.digits()\n"
+        "print(len(split.x_train) + len(split.x_val), 'sklearn' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.split() == ["1797", "False"], run.stdout + run.stderr
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    pixels, labels = data._digits_file()
+    assert np.array_equal(pixels, raw.data) and np.array_equal(labels, raw.target)
+    assert pixels.dtype == np.float64 and labels.dtype == np.int64
