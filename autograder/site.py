@@ -70,6 +70,22 @@ def _fingerprint(master: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def cached_execution(cache: Path, lesson: str, master: Path) -> Path:
+    """Where the executed ``master`` of ``lesson`` is kept in ``cache``, by content: the
+    claims tests store their executions there too, so a site built after them runs nothing."""
+    return cache / f"{lesson}-{_fingerprint(master)}.ipynb"
+
+
+def store_execution(executed: nbformat.NotebookNode, cached: Path) -> Path:
+    """Write an executed master at ``cached``, whole or not at all (a killed run leaves
+    no half-written notebook that a later build would take for a finished one)."""
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_name(f".{cached.name}.{os.getpid()}.partial")
+    nbformat.write(executed, partial)
+    partial.replace(cached)
+    return cached
+
+
 def execute_master(master: Path, cached: Path, timeout: int = 600) -> Path:
     """The master at ``master`` executed top to bottom (errors allowed), saved at ``cached``."""
     from nbclient import NotebookClient
@@ -83,9 +99,7 @@ def execute_master(master: Path, cached: Path, timeout: int = 600) -> Path:
         resources={"metadata": {"path": str(master.parent)}},
     )
     client.execute(env={**os.environ, **KERNEL_ENV})
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, cached)
-    return cached
+    return store_execution(nb, cached)
 
 
 def _public_outputs(outputs: list) -> list:
@@ -226,7 +240,7 @@ def build_site(
         raise SiteError(f"no student version of {unreleased}: run `autograder release` first")
     if cache.resolve().is_relative_to(out.resolve()):
         raise SiteError(f"--cache {cache} lies inside the published {out}: it holds solutions")
-    cached = {ls: cache / f"{ls}-{_fingerprint(course.master(ls))}.ipynb" for ls in chosen}
+    cached = {ls: cached_execution(cache, ls, course.master(ls)) for ls in chosen}
     todo = [ls for ls in chosen if not cached[ls].is_file()]
     if todo:
         print(f"executing {len(todo)} master(s): {', '.join(todo)}", flush=True)

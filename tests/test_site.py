@@ -1,8 +1,9 @@
 """The course website (autograder.site): pages of the student versions with the master's
 figures, never a solution, a hidden test or an answer; opened in Chromium.
 
-The site is built once per session (slow: every master is executed once; the executed
-masters are cached in build/site-cache by content, as ``make site`` does).
+The site is built once per session, from the executed masters cached in build/site-cache
+by content, as ``make site`` does; the claims tests (earlier in the run) fill that cache, so
+in a full run no master is executed twice.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from autograder.course import Course
 from autograder.site import SiteError, build_site, page_notebook
-from tests.conftest import REPO
+from tests.claims.executed import SITE_CACHE
 
 REGION = re.compile(
     r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.DOTALL
@@ -181,7 +182,7 @@ def test_a_failed_build_keeps_the_last_site(fixture_course, tmp_path):
 @pytest.fixture(scope="session")
 def site(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("site") / "site"
-    pages = build_site(out, cache=REPO / "build" / "site-cache")
+    pages = build_site(out, cache=SITE_CACHE)  # the claims tests executed the masters into it
     return {"out": out, "pages": pages}
 
 

@@ -21,9 +21,9 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder.course import Course
+from autograder.site import KERNEL_ENV
 
 pytestmark = pytest.mark.slow
-KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 PAUSE = "⏸"
 
 
