@@ -366,3 +366,42 @@ def test_activation_spread_is_exact_when_the_mean_dominates(kind, mean, spread, 
     got = _activation_stats(outs, act)[:, 1]
     expected = torch.stack([o.double().std() for o in outs])
     assert torch.allclose(got, expected, rtol=1e-5, atol=1e-7), (got, expected)
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_vanishing_signal_is_measured_exactly_through_its_power_of_two_scaling(every):
+    """On a 50-layer ReLU net the input side's gradients (~1e-19) and the deep
+    activations are tiny: the monitor scales them by powers of two (their squares
+    would be subnormal floats) and must still match float64 per layer and step, also
+    when the gradients then jump by 2**50 (the scaling from the last step misfits)."""
+    torch.manual_seed(0)
+    model = models.mlp(16, 16, 50, 3, activation="relu")
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, y = torch.randn(32, 16), torch.randint(0, 3, (32,))
+    weights = [m.weight for m in [*(b.linear for b in model.blocks), model.head]]
+    outs = {}
+    hooks = [
+        b.act.register_forward_hook(lambda m, i, o, k=k: outs.__setitem__(k, o))
+        for k, b in enumerate(model.blocks)
+    ]
+    expected = {}
+    with GradientMonitor(model, every=every) as mon:
+        for step in range(7):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            (loss * (2.0**50 if step == 5 else 1.0)).backward()
+            if step % every == 0:
+                expected[step] = (
+                    [w.grad.double().norm().item() for w in weights],
+                    [outs[k].double().std().item() for k in range(50)],
+                )
+            mon.record()
+            opt.step() if step != 5 else None
+    for hook in hooks:
+        hook.remove()
+    assert min(expected[0][0]) < 1e-15  # the case this test is about: a vanishing gradient
+    for step, (grads, stds) in expected.items():
+        got = list(mon.history.at_step("grad_norm", step).values())
+        assert got == pytest.approx(grads, rel=1e-5), step
+        got_std = list(mon.history.at_step("act_std", step).values())[:50]
+        assert got_std == pytest.approx(stds, rel=1e-4), step

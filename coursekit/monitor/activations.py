@@ -8,9 +8,11 @@ import math
 import torch
 from torch import nn
 
+from coursekit.monitor.weights import _Pow2Scale
+
 _RELU_TYPES = (nn.ReLU, nn.LeakyReLU, nn.ELU)
 
-_Sums = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]  # Σx, ‖x - mean‖, count
+_Sums = tuple[list[float], list[float], torch.Tensor | None]  # Σx, ‖x - mean‖, count
 
 
 class _ActivationGroup:
@@ -20,9 +22,22 @@ class _ActivationGroup:
     layer: the monitor must stay cheap on small, deep models. The stacking target
     and temporaries, (2, layers, *shape), are made once and reused: a fresh
     allocation of that size costs page faults on every step.
+
+    ReLU-family outputs are scaled by powers of two (exact) before they are summed and
+    normed, from the norms of the last call: in a net whose signal vanishes their
+    squares would be subnormal floats, whose arithmetic costs about 50 times as much.
+    ``nonnegative``: the outputs are those of ``nn.ReLU`` itself (>= 0 or NaN), so a
+    unit is alive when its sum over the batch is positive (no separate max pass).
     """
 
-    def __init__(self, rows: list[int], act: nn.Module, shape: torch.Size, dtype: torch.dtype):
+    def __init__(
+        self,
+        rows: list[int],
+        act: nn.Module,
+        shape: torch.Size,
+        dtype: torch.dtype,
+        nonnegative: bool = False,
+    ):
         self.rows = rows
         if isinstance(act, nn.Sigmoid):
             self.kind = "sigmoid"
@@ -32,6 +47,7 @@ class _ActivationGroup:
             self.kind = "relu"
         else:
             self.kind = "other"
+        self.nonnegative = nonnegative and type(act) is nn.ReLU
         n_layers = len(rows)
         self._scratch = torch.empty(2, n_layers, *shape, dtype=dtype)
         self._stacked = self._scratch[0]
@@ -40,51 +56,72 @@ class _ActivationGroup:
         self._tmp = self._scratch[1].view(n_layers, -1)
         self.count = self._flat.shape[1]  # values per layer
         self.units = self._x.shape[2]
+        self._scale = _Pow2Scale([0] * n_layers, dtype, self._flat.device)
 
     def sums(self, outs: list[torch.Tensor]) -> _Sums:
-        """(layers,) tensors Σx and ‖x - mean‖, and the count of saturated values
+        """Σx and ‖x - mean‖ per layer (lists), and the (layers,) count of saturated values
         (sigmoid, tanh) or of alive units (ReLU family), else None. ``scale`` turns
         one layer's sums into statistics.
 
         Raw sums, because dividing is left to when the rows are read: at this size
-        every tensor op costs about as much in dispatch as in arithmetic. Only the
-        reused scratch is written: a fresh temporary this large (e.g. what a float64
-        reduction makes) costs page faults on every step.
+        every tensor op costs about as much in dispatch as in arithmetic (inside a
+        training step, 10 to 20 µs each), so the per-layer arithmetic is done on
+        Python floats. Only the reused scratch is written: a fresh temporary this large
+        (e.g. what a float64 reduction makes) costs page faults on every step.
         """
         flat, tmp = self._flat, self._tmp
         torch.stack(outs, out=self._stacked)
-        total = flat.sum(1)
+        scale = self._scale
+        if scale:
+            flat[scale.first : scale.end].mul_(scale.column)
+        count = None
+        if self.nonnegative:  # alive: positive for some input of the batch
+            per_unit = self._x.sum(1)
+            total = per_unit.sum(1)
+            count = per_unit.gt_(0).sum(1)
+        else:
+            total = flat.sum(1)
+        norms = torch.linalg.vector_norm(flat, dim=1)
+        totals, norms = torch.stack((total, norms)).tolist()
+        if scale.unsafe(norms):  # the signal moved by 2**40 in a step: once unscaled
+            self._scale = _Pow2Scale([0] * len(self.rows), flat.dtype, flat.device)
+            return self.sums(outs)
         spread = None
         if self.kind != "sigmoid":  # whose mean dominates its spread, so that this would cancel
-            spread = self._one_pass_spread(flat, total)
+            spread = self._one_pass_spread(totals, norms)
         if spread is None:
             # ‖x - mean‖ in two passes: torch.std_mean is exact too, but ten times slower here.
+            total_column = torch.tensor(totals, dtype=flat.dtype)[:, None]
             spread = torch.linalg.vector_norm(
-                torch.sub(flat, total[:, None], alpha=1 / self.count, out=tmp), dim=1
-            )
+                torch.sub(flat, total_column, alpha=1 / self.count, out=tmp), dim=1
+            ).tolist()
         # The derivative itself, compared in place on float tensors (bool tensors cost more).
-        count = None
         if self.kind == "sigmoid":  # saturated: s - s^2 < 0.025
             count = torch.addcmul(flat, flat, flat, value=-1, out=tmp).lt_(0.025).sum(1)
         elif self.kind == "tanh":  # saturated: t^2 > 0.9
             count = torch.mul(flat, flat, out=tmp).gt_(0.9).sum(1)
-        elif self.kind == "relu":  # alive: positive for some input of the batch
+        elif self.kind == "relu" and count is None:  # alive: positive for some input
             count = self._x.amax(dim=1).gt_(0).sum(1)
-        return total, spread, count
+        if self.kind == "relu":
+            self._scale = scale.next(norms)
+        return scale.unscale(totals), scale.unscale(spread), count
 
-    def _one_pass_spread(self, flat: torch.Tensor, total: torch.Tensor) -> torch.Tensor | None:
-        """(layers,) ‖x - mean‖ from ‖x‖ and Σx: one read of the outputs, no write.
+    def _one_pass_spread(self, totals: list[float], norms: list[float]) -> list[float] | None:
+        """‖x - mean‖ per layer from ‖x‖ and Σx (float32 sums, float64 arithmetic): one
+        read of the outputs, no write.
 
         ‖x - mean‖² = ‖x‖² - (Σx)²/n cancels in float32 when the mean dominates the
         spread; relative to the spread the error is about 1e-7 (1 + mean²/var). None
         (two passes needed) when var < mean²/10 in some layer: the error could pass 1e-6.
         """
-        square = torch.linalg.vector_norm(flat, dim=1).double().square_()
-        mean_part = total.double().square_().div_(self.count)
-        spread2 = square.sub_(mean_part)
-        if bool(spread2.lt(mean_part.mul_(0.1)).any()):
-            return None
-        return spread2.clamp_(min=0).sqrt_().to(flat.dtype)
+        spreads = []
+        for total, norm in zip(totals, norms, strict=True):
+            mean_part = total * total / self.count
+            spread2 = norm * norm - mean_part
+            if spread2 < 0.1 * mean_part:
+                return None
+            spreads.append(math.sqrt(max(spread2, 0.0)))
+        return spreads
 
     def scale(self, total: float, spread: float, count: float | None) -> tuple[float, ...]:
         """One layer's Σx, ‖x - mean‖ and count -> (mean, std, saturated, dead)."""
@@ -98,7 +135,7 @@ class _ActivationGroup:
         """``sums`` -> one (mean, std, saturated, dead) per layer."""
         total, spread, count = sums
         counts = [None] * len(self.rows) if count is None else count.tolist()
-        layers = zip(total.tolist(), spread.tolist(), counts, strict=True)
+        layers = zip(total, spread, counts, strict=True)
         return [self.scale(*layer) for layer in layers]
 
 

@@ -129,7 +129,7 @@ class GradientMonitor:
         """Give the last recorded step the update its optimizer step made."""
         if self._pending:
             with torch.no_grad():
-                changes = self._flat_weights.take(None)[1]
+                changes = self._flat_weights.change()
             self.history._set_changes(changes)
             self._pending = False
 
@@ -143,7 +143,11 @@ class GradientMonitor:
             (
                 members,
                 _ActivationGroup(
-                    [self._row_of[name] for name in members], self._act_of[members[0]], shape, dtype
+                    [self._row_of[name] for name in members],
+                    self._act_of[members[0]],
+                    shape,
+                    dtype,
+                    nonnegative=True,  # a tap keeps what the module itself returned
                 ),
             )
             for (_, shape, dtype), members in groups.items()
@@ -172,8 +176,8 @@ class GradientMonitor:
         missing = [i for i, g in enumerate(grads) if g is None]
         for i in missing:
             grads[i] = torch.zeros_like(self._weights[i])
-        weight_norms, changes, grad_norms = self._flat_weights.take(grads)
-        if self._pending:  # the previous call recorded: this is its step's update
+        weight_norms, changes, grad_norms = self._flat_weights.take(grads, self._pending)
+        if changes is not None:  # the previous call recorded: this is its step's update
             self.history._set_changes(changes)
 
         outputs = self._outputs

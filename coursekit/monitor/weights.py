@@ -2,7 +2,71 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
+
+#: a scaled norm within [1/SAFE, SAFE] is exact: no square of an element that counts
+#: is subnormal and none overflows (outside it the norm is taken again, unscaled)
+SAFE = 2.0**40
+
+
+#: rows whose norm is below this are scaled: from here their smallest elements' squares
+#: start to be subnormal (2**-40 ~ 1e-12, against 2**-126 ~ 1e-38)
+SMALL = 2.0**-40
+
+
+class _Pow2Scale:
+    """Powers of two 2**k (k >= 0) for the rows ``first:end`` of a (rows, size) stack.
+
+    Scaling a tensor by 2**k is exact, and brings tiny values (vanishing gradients,
+    ~1e-20) to where their squares are normal floats: subnormal arithmetic costs about
+    50 times as much, and on a 50-layer ReLU net was most of the monitor's time. Only
+    rows whose norm is below ``SMALL`` are scaled; the exponents change only when a
+    scaled norm leaves [2**-20, 2**20] or an unscaled one falls below ``SMALL``.
+    """
+
+    def __init__(self, exponents: list[int], dtype: torch.dtype, device: torch.device):
+        scaled = [i for i, k in enumerate(exponents) if k]
+        self.first, self.end = (scaled[0], scaled[-1] + 1) if scaled else (0, 0)
+        self.exponents = exponents
+        self.dtype, self.device = dtype, device
+        self.divisors = [2.0**k for k in exponents]
+        self.factors = torch.tensor(self.divisors, dtype=dtype, device=device)
+        self.column = self.factors[self.first : self.end, None]
+
+    def __bool__(self) -> bool:
+        return self.end > 0
+
+    def unsafe(self, scaled_norms: list[float]) -> list[int]:
+        """Rows scaled whose scaled norm is outside [1/SAFE, SAFE] (and not 0)."""
+        return [
+            i
+            for i in range(self.first, self.end)
+            if self.exponents[i]
+            and scaled_norms[i] != 0
+            and not (1 / SAFE <= scaled_norms[i] <= SAFE)
+        ]
+
+    def unscale(self, scaled_norms: list[float]) -> list[float]:
+        """Python floats: exact, as the divisors are powers of two."""
+        if not self:
+            return scaled_norms
+        return [v / d for v, d in zip(scaled_norms, self.divisors, strict=True)]
+
+    def next(self, scaled_norms: list[float]) -> _Pow2Scale:
+        """The scale for the next call, given this call's scaled norms (itself if it fits)."""
+        exponents = list(self.exponents)
+        for i, (k, v) in enumerate(zip(self.exponents, scaled_norms, strict=True)):
+            if not math.isfinite(v) or v == 0:
+                continue
+            if (k and 2.0**-20 <= v <= 2.0**20) or (not k and v >= SMALL):
+                continue
+            norm = v / self.divisors[i]
+            exponents[i] = min(-math.frexp(norm)[1], 120) if norm < SMALL else 0
+        if exponents == self.exponents:
+            return self
+        return _Pow2Scale(exponents, self.dtype, self.device)
 
 
 def _runs(sizes: list[int], keys: list) -> list[tuple[int, int, int, int, object]]:
@@ -29,6 +93,9 @@ class _FlatWeights:
     ‖W‖, ‖grad‖ and ‖ΔW‖ in some order, normed together. When every layer has the
     same trailing shape (an MLP whose input is as wide as its hidden layers),
     weights and gradients are adjacent rows, copied by a single ``torch.cat``.
+
+    Gradients are scaled by powers of two (exact) before they are normed, from the
+    norms of the last call: a vanishing gradient's squares would be subnormal floats.
     """
 
     def __init__(self, weights: list[torch.Tensor]):
@@ -56,30 +123,92 @@ class _FlatWeights:
                 0: self._flat[0:2].view(-1, *trailing),  # weights then gradients
                 2: self._flat[1:3].view(-1, *trailing),  # gradients then weights
             }
-        # a run of equal-sized layers is one (3, count, size) view, normed in one op
-        self._norm_views = [
-            self._flat[:, start:stop].view(3, end - first, size)
-            for start, stop, first, end, size in _runs(sizes, sizes)
-        ]
+        # each layer's place in rows 0 and 2, for the change since the last copy
+        offsets = [0]
+        for size in sizes:
+            offsets.append(offsets[-1] + size)
+        self._layer_views = {
+            r: [
+                self._rows[r][a:b].view(w.shape)
+                for a, b, w in zip(offsets, offsets[1:], weights, strict=False)
+            ]
+            for r in (0, 2)
+        }
+        # a run of equal-sized layers is one (rows, count, size) view, normed in one op
+        size_runs = _runs(sizes, sizes)
+        self._norm_views = {
+            rows: [
+                self._flat[rows[0] : rows[1], start:stop].view(-1, end - first, size)
+                for start, stop, first, end, size in size_runs
+            ]
+            for rows in ((0, 3), (0, 2), (1, 3), (0, 1), (2, 3))
+        }
+        self._size_runs = [(first, end) for _, _, first, end, _ in size_runs]
+        self._grad_views = [v[1] for v in self._norm_views[0, 3]]  # (count, size)
+        self._grad_scale = _Pow2Scale([0] * len(weights), dtype, self._flat.device)
 
-    def take(self, grads: list[torch.Tensor] | None) -> tuple[torch.Tensor, ...]:
-        """Copy the weights (and ``grads``, shaped as them) in; return (layers,) tensors
-        ‖W‖, ‖ΔW‖ since the last call, and ‖grad‖ (stale when ``grads`` is None)."""
+    def _norms(self, rows: tuple[int, int]) -> torch.Tensor:
+        """(rows, layers) norms of the buffer's rows ``rows[0]:rows[1]``."""
+        norms = [torch.linalg.vector_norm(v, dim=2) for v in self._norm_views[rows]]
+        return norms[0] if len(norms) == 1 else torch.cat(norms, dim=1)
+
+    def _scale_grads(self) -> None:
+        scale = self._grad_scale
+        for (first, end), view in zip(self._size_runs, self._grad_views, strict=True):
+            a, b = max(first, scale.first), min(end, scale.end)
+            if a < b:
+                view[a - first : b - first].mul_(scale.factors[a:b, None])
+
+    def _unscale_grads(self, scaled: torch.Tensor, grads: list[torch.Tensor]) -> torch.Tensor:
+        """‖grad‖ per layer from the norms of the scaled gradients; sets the next scale."""
+        scale = self._grad_scale
+        if not scale:
+            self._grad_scale = scale.next(scaled.tolist())
+            return scaled
+        values = scaled.tolist()
+        norms = scaled / scale.factors
+        for i in scale.unsafe(values):  # the norm moved by 2**40 in a step: once unscaled
+            norms[i] = torch.linalg.vector_norm(grads[i])
+            values[i] = norms[i].item() * scale.divisors[i]
+        self._grad_scale = scale.next(values)
+        return norms
+
+    def take(
+        self, grads: list[torch.Tensor], since_last: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Copy the weights and ``grads`` (shaped as them) in; return (layers,) tensors
+        ‖W‖, ‖ΔW‖ since the last copy (None unless ``since_last``) and ‖grad‖."""
         then = self._now
         now = self._now = 2 - then
         weights = self.weights
         if self._mixed_dtypes:
             weights = [w.to(self._dtype) for w in weights]
-            grads = None if grads is None else [g.to(self._dtype) for g in grads]
-        if grads is not None and self._pair_views is not None:
+            grads = [g.to(self._dtype) for g in grads]
+        if self._pair_views is not None:
             both = weights + grads if now == 0 else grads + weights
             torch.cat(both, out=self._pair_views[now])
         else:
             for first, end, views in self._run_views:
                 torch.cat(weights[first:end], out=views[now])
-                if grads is not None:
-                    torch.cat(grads[first:end], out=views[1])
-        torch.sub(self._rows[now], self._rows[then], out=self._rows[then])
-        norms = [torch.linalg.vector_norm(v, dim=2) for v in self._norm_views]
-        by_row = (norms[0] if len(norms) == 1 else torch.cat(norms, dim=1)).unbind(0)
-        return by_row[now], by_row[then], by_row[1]
+                torch.cat(grads[first:end], out=views[1])
+        if self._grad_scale:
+            self._scale_grads()
+        if since_last:
+            torch.sub(self._rows[now], self._rows[then], out=self._rows[then])
+            by_row = self._norms((0, 3)).unbind(0)
+            changes = by_row[then]
+        else:  # the older weights are stale: norm only the two rows just written
+            by_row = self._norms((0, 2) if now == 0 else (1, 3)).unbind(0)
+            by_row = (by_row[0], by_row[1], by_row[1]) if now == 0 else (by_row[0],) + by_row
+            changes = None
+        return by_row[now], changes, self._unscale_grads(by_row[1], grads)
+
+    def change(self) -> torch.Tensor:
+        """(layers,) ‖ΔW‖ since the last ``take``, without copying the weights again;
+        the copy is used up (the next ``take`` must not ask ``since_last``)."""
+        weights = self.weights
+        if self._mixed_dtypes:
+            weights = [w.to(self._dtype) for w in weights]
+        torch._foreach_sub_(self._layer_views[self._now], weights)  # W then - W now
+        rows = (0, 1) if self._now == 0 else (2, 3)
+        return self._norms(rows)[0]
