@@ -35,7 +35,9 @@ class _OutputTap:
 
         forward.tap = self
         self.forward = types.MethodType(forward, module)
-        module.forward = self.forward
+        # What `module.forward = ...` does for a plain value, without nn.Module.__setattr__'s
+        # checks: with every=k all taps are attached and removed every k steps.
+        module.__dict__["forward"] = self.forward
 
     def remove(self) -> None:
         self.kept = False
@@ -46,6 +48,6 @@ class _OutputTap:
         while isinstance(getattr(below, "tap", None), _OutputTap) and not below.tap.kept:
             below = below.tap.below  # a tap removed earlier, left inert under this one
         if below is None:
-            del module.forward
+            del module.__dict__["forward"]
         else:
-            module.forward = below
+            module.__dict__["forward"] = below
