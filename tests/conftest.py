@@ -44,3 +44,16 @@ def with_answers(student_version: dict, answers: dict[str, str]) -> dict:
         if meta.get("solution") and meta.get("grade_id") in answers:
             cell["source"] = answers[meta["grade_id"]]
     return nb
+
+
+def selected_params(request: pytest.FixtureRequest, name: str) -> list:
+    """The values of parameter ``name`` among the tests of the requesting module that this
+    run selected (``-k``, ``-m``), each once, in order: what a module fixture that prepares
+    every lesson at once (two at a time) has to prepare."""
+    values: list = []
+    for item in request.session.items:
+        callspec = getattr(item, "callspec", None)
+        if item.module is request.module and callspec is not None and name in callspec.params:
+            if callspec.params[name] not in values:
+                values.append(callspec.params[name])
+    return values

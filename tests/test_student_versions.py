@@ -7,14 +7,18 @@
 - the cells that need no student code still draw their figures (lesson 04 has none: each
   of its experiments counts dead units with the student's functions).
 
-Each student notebook is executed once, as a student would (one thread per math library).
+Each student notebook is executed once, as a student would (one thread per math library),
+two at a time.
 """
 
 from __future__ import annotations
 
 import ast
+import multiprocessing
 import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -22,6 +26,7 @@ from nbclient import NotebookClient
 
 from autograder.course import Course
 from autograder.site import KERNEL_ENV
+from tests.conftest import selected_params
 
 pytestmark = pytest.mark.slow
 PAUSE = "⏸"
@@ -69,11 +74,9 @@ def _images(cell) -> int:
     return sum(1 for o in cell.outputs if "image/png" in o.get("data", {}))
 
 
-@pytest.fixture(scope="module", params=Course().lessons())
-def executed(request, tmp_path_factory):
-    lesson = request.param
-    folder = tmp_path_factory.mktemp(lesson)
-    path = folder / f"{lesson}.ipynb"
+def _run_student_version(lesson: str, folder: str) -> str:
+    """The student version of ``lesson`` executed in ``folder``, as JSON."""
+    path = Path(folder) / f"{lesson}.ipynb"
     shutil.copy(Course().student(lesson), path)
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
@@ -81,10 +84,29 @@ def executed(request, tmp_path_factory):
         timeout=600,
         kernel_name="python3",
         allow_errors=True,
-        resources={"metadata": {"path": str(folder)}},
+        resources={"metadata": {"path": folder}},
     )
     client.execute(env={**os.environ, **KERNEL_ENV})
-    return lesson, [c for c in nb.cells if c.cell_type == "code"]
+    return nbformat.writes(nb)
+
+
+@pytest.fixture(scope="module")
+def every_executed(request, tmp_path_factory) -> dict[str, nbformat.NotebookNode]:
+    """The lessons this run selected, executed two at a time (the test command has 2 cores)."""
+    chosen = selected_params(request, "executed")
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(2, mp_context=context) as pool:
+        futures = {
+            lesson: pool.submit(_run_student_version, lesson, str(tmp_path_factory.mktemp(lesson)))
+            for lesson in chosen
+        }
+        return {lesson: nbformat.reads(f.result(), as_version=4) for lesson, f in futures.items()}
+
+
+@pytest.fixture(scope="module", params=Course().lessons())
+def executed(request, every_executed):
+    lesson = request.param
+    return lesson, [c for c in every_executed[lesson].cells if c.cell_type == "code"]
 
 
 def test_no_cell_but_a_test_cell_shows_an_error(executed):
