@@ -81,13 +81,15 @@ class _ActivationGroup:
             count = per_unit.gt_(0).sum(1)
         else:
             total = flat.sum(1)
-        norms = torch.linalg.vector_norm(flat, dim=1)
-        totals, norms = torch.stack((total, norms)).tolist()
-        if scale.unsafe(norms):  # the signal moved by 2**40 in a step: once unscaled
-            self._scale = _Pow2Scale([0] * len(self.rows), flat.dtype, flat.device)
-            return self.sums(outs)
         spread = None
-        if self.kind != "sigmoid":  # whose mean dominates its spread, so that this would cancel
+        if self.kind == "sigmoid":  # whose mean dominates its spread, so that this would cancel
+            totals = total.tolist()
+        else:
+            norms = torch.linalg.vector_norm(flat, dim=1)
+            totals, norms = torch.stack((total, norms)).tolist()
+            if scale.unsafe(norms):  # the signal moved by 2**40 in a step: once unscaled
+                self._scale = _Pow2Scale([0] * len(self.rows), flat.dtype, flat.device)
+                return self.sums(outs)
             spread = self._one_pass_spread(totals, norms)
         if spread is None:
             # ‖x - mean‖ in two passes: torch.std_mean is exact too, but ten times slower here.
