@@ -22,7 +22,8 @@ def _ratio(change: float, size: float) -> float:
 
 @dataclass
 class _Step:
-    """One recorded step, as the tensors ``record()`` computed (no host sync).
+    """One recorded step, as ``record()`` computed it (tensors, and the activation
+    groups' per-layer sums as Python floats).
 
     ``grad_norms`` and ``weight_norms`` are (layers,): ‖grad‖ and ‖W‖ per layer (a
     layer in ``missing`` had no gradient); ``activations`` holds (group, its raw
