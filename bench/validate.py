@@ -11,6 +11,7 @@ the course on 2 cores.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -44,6 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmark autograder validate.")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]  # other work on the machine disturbs the timings
     full, lessons, output = run(args.workers)
     print(output, flush=True)
     quick, quick_lessons, _ = run(args.workers, "--quick")
@@ -52,8 +54,12 @@ def main() -> None:
         "",
         describe(),
         "",
-        "**Measured on a machine shared with other engineers' runs: the numbers are "
-        "disturbed; re-measure on a quiet machine.**",
+        (
+            f"**Load average {load_before:.2f} before the run: the machine was shared, the "
+            "numbers are disturbed; re-measure on a quiet machine.**"
+            if load_before > 1.0
+            else f"Load average {load_before:.2f} before the run (a quiet machine)."
+        ),
         "",
         f"`autograder validate --workers {args.workers}`: lessons in parallel, each in its own "
         "process, under Binder's limits (1 CPU, 2 GB per kernel).",
