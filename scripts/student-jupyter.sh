@@ -50,8 +50,9 @@ PY
 # nbgrader's kernels (the Validate button's, and `nbgrader autograde`'s in this environment)
 # have no connection file, so jupyter_client would name their sockets "kernel-ipc-N",
 # relative: the kernel binds them in the notebook's folder and the client looks in its own
-# working folder ("Kernel didn't respond in 60 seconds" whenever the two differ). An absolute
-# prefix in the user's runtime folder, per process, keeps them together.
+# working folder ("Kernel didn't respond in 60 seconds" whenever the two differ). A connection
+# file in the user's runtime folder, per process, gives them an absolute prefix (its name
+# with "-ipc"); a course that sets the transport back to TCP still gets localhost.
 cat > "$config_dir/nbgrader_config.py" <<'PY'
 # Written by gradient-flow's scripts/student-jupyter.sh: Unix-socket kernels, absolute path.
 import os
@@ -62,7 +63,7 @@ _runtime = jupyter_runtime_dir()
 os.makedirs(_runtime, mode=0o700, exist_ok=True)
 c = get_config()  # noqa: F821 (traitlets' config files are run with get_config defined)
 c.KernelManager.transport = "ipc"
-c.KernelManager.ip = os.path.join(_runtime, f"nbgrader-{os.getpid()}-ipc")
+c.KernelManager.connection_file = os.path.join(_runtime, f"nbgrader-{os.getpid()}.json")
 PY
 
 if [ "$SCOPE" = "--sys-prefix" ]; then  # the environment's own settings, read by every user

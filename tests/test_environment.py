@@ -317,3 +317,17 @@ def test_nbgrader_autograde_in_this_environment_runs_its_kernels(tmp_path):
     subprocess.run([nbgrader, "export"], cwd=tmp_path, env=env, check=True, capture_output=True)
     grades = (tmp_path / "grades.csv").read_text().splitlines()
     assert grades[1].split(",")[-2:] == ["1.0", "1.0"], grades
+    # a course that wants nbgrader's default transport back gets it, on localhost
+    (tmp_path / "nbgrader_config.py").write_text(
+        "c = get_config()\nc.KernelManager.transport = 'tcp'\n"
+    )
+    again = subprocess.run(
+        [nbgrader, "autograde", "ps1", "--force"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "without encryption" in again.stderr, "the course's TCP setting was not used"
