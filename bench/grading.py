@@ -108,8 +108,7 @@ def time_nbgrader(course: Course, submissions: Path, root: Path) -> dict[str, fl
     put_own_tools_on_path()  # nbgrader's CLI runs `alembic` by name
     root.mkdir(parents=True, exist_ok=True)
     # nbclient's and nbgrader's defaults, whatever the environment's configuration says (the
-    # student's: the Validate button skips the plans; kernels over IPC, with which nbgrader's
-    # autograde CLI here finds no kernel answering in 60 s)
+    # student's: the Validate button skips the plans; kernels over IPC): plain nbgrader
     (root / "nbgrader_config.py").write_text(
         f"c = get_config()\nc.CourseDirectory.root = {str(root)!r}\nc.Execute.timeout = 300\n"
         "c.Execute.skip_cells_with_tag = 'skip-execution'\n"
