@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -182,6 +183,7 @@ def main() -> None:
     course = Course()
     with tempfile.TemporaryDirectory(prefix="gf-bench-") as tmp:
         tmp = Path(tmp)
+        load_before = os.getloadavg()[0]  # other work on the machine disturbs the timings
         kinds = make_class(course, args.students, tmp / "class")
         n = len(kinds)
         ours, units = time_ours(tmp / "class", tmp / "ours", args.workers)
@@ -202,8 +204,12 @@ def main() -> None:
         "",
         describe(),
         "",
-        "**Measured on a machine shared with other engineers' runs (load average above the "
-        "2 CPUs): the numbers are disturbed; re-measure on a quiet machine.**",
+        (
+            f"**Load average {load_before:.2f} before the run: the machine was shared, the "
+            "numbers are disturbed; re-measure on a quiet machine.**"
+            if load_before > 1.0
+            else f"Load average {load_before:.2f} before the run (a quiet machine)."
+        ),
         "",
         f"{args.students} students × {len(course.lessons())} lessons = {n} notebooks "
         "(solution, blank and partial versions in rotation), graded in one run.",
