@@ -234,7 +234,8 @@ def test_how_much_each_step_moves_each_layer(lesson, seed):
         lesson,
         "The four networks that learn — residual, batch norm, ReLU + He, tanh + Xavier — move "
         "every hidden layer by between $5 \\cdot 10^{-4}$ and $10^{-2}$ of its size "
-        "per step, on average over training: around the guide line.",
+        "per step, on average over training: within a factor of ten of the guide line at "
+        "$10^{-3}$.",
     )
     for name in ("residual", "batch norm", "ReLU + He init", "tanh + Xavier init"):
         ratios = _inside(lesson, name, seed)["update_ratio"]
