@@ -78,11 +78,16 @@ def cached_execution(cache: Path, lesson: str, master: Path) -> Path:
 
 def store_execution(executed: nbformat.NotebookNode, cached: Path) -> Path:
     """Write an executed master at ``cached``, whole or not at all (a killed run leaves
-    no half-written notebook that a later build would take for a finished one)."""
+    no half-written notebook that a later build would take for a finished one), and drop
+    the same lesson's executions of older versions (they only pile up)."""
     cached.parent.mkdir(parents=True, exist_ok=True)
     partial = cached.with_name(f".{cached.name}.{os.getpid()}.partial")
     nbformat.write(executed, partial)
     partial.replace(cached)
+    lesson = cached.name.rsplit("-", 1)[0]
+    for older in cached.parent.glob(f"{lesson}-*.ipynb"):
+        if older != cached and older.name.rsplit("-", 1)[0] == lesson:
+            older.unlink(missing_ok=True)
     return cached
 
 

@@ -149,6 +149,21 @@ def test_the_cache_of_executed_masters_is_never_published(tmp_path):
         build_site(tmp_path / "site", cache=tmp_path / "site" / "cache")
 
 
+def test_a_stored_execution_replaces_the_lessons_older_ones_only(tmp_path):
+    from autograder.site import store_execution
+
+    nb = nbformat.v4.new_notebook()
+    for name in ("01_backprop-aaaa.ipynb", "01_backprop_extra-bbbb.ipynb", "02_x-cccc.ipynb"):
+        (tmp_path / name).write_text("{}")
+    store_execution(nb, tmp_path / "01_backprop-dddd.ipynb")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "01_backprop-dddd.ipynb",
+        "01_backprop_extra-bbbb.ipynb",
+        "02_x-cccc.ipynb",
+    ]
+    assert nbformat.read(tmp_path / "01_backprop-dddd.ipynb", as_version=4) == nb
+
+
 def test_a_failed_build_keeps_the_last_site(fixture_course, tmp_path):
     """The fixture lesson, its master standing in for the student version and for the
     executed master (already in the cache: nothing runs)."""
