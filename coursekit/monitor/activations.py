@@ -8,7 +8,7 @@ import math
 import torch
 from torch import nn
 
-from coursekit.monitor.weights import _Pow2Scale
+from coursekit.monitor.scaling import Pow2Scale
 
 _RELU_TYPES = (nn.ReLU, nn.LeakyReLU, nn.ELU)
 
@@ -56,7 +56,7 @@ class _ActivationGroup:
         self._tmp = self._scratch[1].view(n_layers, -1)
         self.count = self._flat.shape[1]  # values per layer
         self.units = self._x.shape[2]
-        self._scale = _Pow2Scale([0] * n_layers, dtype, self._flat.device)
+        self._scale = Pow2Scale([0] * n_layers, dtype, self._flat.device)
 
     def sums(self, outs: list[torch.Tensor]) -> _Sums:
         """Σx and ‖x - mean‖ per layer (lists), and the (layers,) count of saturated values
@@ -88,7 +88,7 @@ class _ActivationGroup:
             norms = torch.linalg.vector_norm(flat, dim=1)
             totals, norms = torch.stack((total, norms)).tolist()
             if scale.unsafe(norms):  # the signal moved by 2**40 in a step: once unscaled
-                self._scale = _Pow2Scale([0] * len(self.rows), flat.dtype, flat.device)
+                self._scale = Pow2Scale([0] * len(self.rows), flat.dtype, flat.device)
                 return self.sums(outs)
             spread = self._one_pass_spread(totals, norms)
         if spread is None:

@@ -2,71 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-#: a scaled norm within [1/SAFE, SAFE] is exact: no square of an element that counts
-#: is subnormal and none overflows (outside it the norm is taken again, unscaled)
-SAFE = 2.0**40
-
-
-#: rows whose norm is below this are scaled: from here their smallest elements' squares
-#: start to be subnormal (2**-40 ~ 1e-12, against 2**-126 ~ 1e-38)
-SMALL = 2.0**-40
-
-
-class _Pow2Scale:
-    """Powers of two 2**k (k >= 0) for the rows ``first:end`` of a (rows, size) stack.
-
-    Scaling a tensor by 2**k is exact, and brings tiny values (vanishing gradients,
-    ~1e-20) to where their squares are normal floats: subnormal arithmetic costs about
-    50 times as much, and on a 50-layer ReLU net was most of the monitor's time. Only
-    rows whose norm is below ``SMALL`` are scaled; the exponents change only when a
-    scaled norm leaves [2**-20, 2**20] or an unscaled one falls below ``SMALL``.
-    """
-
-    def __init__(self, exponents: list[int], dtype: torch.dtype, device: torch.device):
-        scaled = [i for i, k in enumerate(exponents) if k]
-        self.first, self.end = (scaled[0], scaled[-1] + 1) if scaled else (0, 0)
-        self.exponents = exponents
-        self.dtype, self.device = dtype, device
-        self.divisors = [2.0**k for k in exponents]
-        self.factors = torch.tensor(self.divisors, dtype=dtype, device=device)
-        self.column = self.factors[self.first : self.end, None]
-
-    def __bool__(self) -> bool:
-        return self.end > 0
-
-    def unsafe(self, scaled_norms: list[float]) -> list[int]:
-        """Rows scaled whose scaled norm is outside [1/SAFE, SAFE] (and not 0)."""
-        return [
-            i
-            for i in range(self.first, self.end)
-            if self.exponents[i]
-            and scaled_norms[i] != 0
-            and not (1 / SAFE <= scaled_norms[i] <= SAFE)
-        ]
-
-    def unscale(self, scaled_norms: list[float]) -> list[float]:
-        """Python floats: exact, as the divisors are powers of two."""
-        if not self:
-            return scaled_norms
-        return [v / d for v, d in zip(scaled_norms, self.divisors, strict=True)]
-
-    def next(self, scaled_norms: list[float]) -> _Pow2Scale:
-        """The scale for the next call, given this call's scaled norms (itself if it fits)."""
-        exponents = list(self.exponents)
-        for i, (k, v) in enumerate(zip(self.exponents, scaled_norms, strict=True)):
-            if not math.isfinite(v) or v == 0:
-                continue
-            if (k and 2.0**-20 <= v <= 2.0**20) or (not k and v >= SMALL):
-                continue
-            norm = v / self.divisors[i]
-            exponents[i] = min(-math.frexp(norm)[1], 120) if norm < SMALL else 0
-        if exponents == self.exponents:
-            return self
-        return _Pow2Scale(exponents, self.dtype, self.device)
+from coursekit.monitor.scaling import Pow2Scale
 
 
 def _runs(sizes: list[int], keys: list) -> list[tuple[int, int, int, int, object]]:
@@ -145,7 +83,7 @@ class _FlatWeights:
         }
         self._size_runs = [(first, end) for _, _, first, end, _ in size_runs]
         self._grad_views = [v[1] for v in self._norm_views[0, 3]]  # (count, size)
-        self._grad_scale = _Pow2Scale([0] * len(weights), dtype, self._flat.device)
+        self._grad_scale = Pow2Scale([0] * len(weights), dtype, self._flat.device)
 
     def _norms(self, rows: tuple[int, int]) -> torch.Tensor:
         """(rows, layers) norms of the buffer's rows ``rows[0]:rows[1]``."""

@@ -1,0 +1,62 @@
+"""coursekit.monitor.scaling: the exact power-of-two scales the monitor norms tiny rows with."""
+
+import math
+
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from coursekit.monitor.scaling import SAFE, SMALL, Pow2Scale
+
+# norms from vanishing (1e-30) to ordinary (1e3); some rows exactly 0 (no gradient yet)
+norms = st.lists(
+    st.one_of(st.just(0.0), st.floats(1e-30, 1e3, allow_nan=False)), min_size=1, max_size=8
+)
+
+
+def _scaled(scale: Pow2Scale, values: list[float]) -> list[float]:
+    """What a row of true norm ``v`` measures once multiplied by its factor (as float64)."""
+    return [v * d for v, d in zip(values, scale.divisors, strict=True)]
+
+
+@given(norms)
+def test_next_brings_every_tiny_norm_into_the_safe_range_and_leaves_normal_ones(values):
+    scale = Pow2Scale([0] * len(values), torch.float32, torch.device("cpu")).next(values)
+    for v, k, scaled in zip(values, scale.exponents, _scaled(scale, values), strict=True):
+        if v == 0 or v >= SMALL:
+            assert k == 0, f"norm {v:g} needs no scaling, got exponent {k}"
+        else:
+            assert k > 0, f"norm {v:g} is below SMALL={SMALL:g} but was not scaled"
+            assert 1 / SAFE <= scaled <= SAFE, f"norm {v:g} scaled by 2**{k} is {scaled:g}"
+    assert not scale.unsafe(_scaled(scale, values))
+
+
+@given(norms)
+def test_unscale_undoes_the_scaling_exactly(values):
+    scale = Pow2Scale([0] * len(values), torch.float64, torch.device("cpu")).next(values)
+    assert scale.unscale(_scaled(scale, values)) == values  # powers of two: no rounding
+
+
+@given(norms)
+def test_a_scale_that_fits_is_kept(values):
+    """The scale (and its tensor of factors) is rebuilt only when a norm leaves its range."""
+    scale = Pow2Scale([0] * len(values), torch.float32, torch.device("cpu")).next(values)
+    assert scale.next(_scaled(scale, values)) is scale
+
+
+def test_the_factors_cover_exactly_the_scaled_rows():
+    scale = Pow2Scale([0, 30, 0, 12, 0], torch.float32, torch.device("cpu"))
+    assert (scale.first, scale.end) == (1, 4)
+    assert scale.column.shape == (3, 1)
+    assert scale.column[:, 0].tolist() == [2.0**30, 1.0, 2.0**12]
+    assert not Pow2Scale([0, 0], torch.float32, torch.device("cpu"))
+
+
+def test_scaling_keeps_a_vanishing_row_exact_in_float32():
+    """Without the scale a row of 1e-25 squares to subnormals and float32 loses it."""
+    row = torch.full((1, 256), 1e-25)
+    truth = math.sqrt(256) * 1e-25
+    scale = Pow2Scale([0], torch.float32, torch.device("cpu")).next([truth])
+    measured = (row * scale.column).norm(dim=1).tolist()
+    assert math.isclose(scale.unscale(measured)[0], truth, rel_tol=1e-6)
+    assert row.norm().item() == 0.0 or not math.isclose(row.norm().item(), truth, rel_tol=1e-6)
