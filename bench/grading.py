@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -35,7 +34,7 @@ from pathlib import Path
 
 from autograder.course import Course
 from autograder.nbgrader_run import put_own_tools_on_path
-from bench.machine import describe
+from bench.machine import describe, load_note, load_now
 
 RESULTS = Path(__file__).parent / "results"
 KINDS = ("solution", "blank", "partial")
@@ -183,7 +182,7 @@ def main() -> None:
     course = Course()
     with tempfile.TemporaryDirectory(prefix="gf-bench-") as tmp:
         tmp = Path(tmp)
-        load_before = os.getloadavg()[0]  # other work on the machine disturbs the timings
+        load_before = load_now()
         kinds = make_class(course, args.students, tmp / "class")
         n = len(kinds)
         ours, units = time_ours(tmp / "class", tmp / "ours", args.workers)
@@ -204,12 +203,7 @@ def main() -> None:
         "",
         describe(),
         "",
-        (
-            f"**Load average {load_before:.2f} before the run: the machine was shared, the "
-            "numbers are disturbed; re-measure on a quiet machine.**"
-            if load_before > 1.0
-            else f"Load average {load_before:.2f} before the run (a quiet machine)."
-        ),
+        load_note(load_before),
         "",
         f"{args.students} students × {len(course.lessons())} lessons = {n} notebooks "
         "(solution, blank and partial versions in rotation), graded in one run.",

@@ -22,7 +22,7 @@ from nbclient import NotebookClient
 
 from autograder.course import Course
 from autograder.sandbox import write_kernelspec
-from bench.machine import describe
+from bench.machine import describe, load_note, load_now
 from tests.lab_server import running_lab
 
 RESULTS = Path(__file__).parent / "results"
@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     course = Course()
     chosen = course.select(args.lessons) if args.lessons else course.lessons()
+    load_before = load_now()
     rows = []
     for lesson in chosen:
         seconds, peak, errors = run_lesson(course.master(lesson))
@@ -102,6 +103,8 @@ def main(argv: list[str] | None = None) -> None:
         "# Lessons on one CPU",
         "",
         describe(),
+        "",
+        load_note(load_before),
         "",
         "Each lesson's solution version (the master) executed top to bottom by nbclient, its "
         "kernel pinned to one CPU (`autograder.sandbox --cpus 1`, like Binder's quota). "

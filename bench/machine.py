@@ -29,3 +29,18 @@ def describe() -> str:
         f"{mem_text}, Python {platform.python_version()}, torch {torch.__version__}; "
         f"measured {date.today().isoformat()}."
     )
+
+
+def load_now() -> float:
+    """The 1-minute load average: read it before a run, other work disturbs the timings."""
+    return os.getloadavg()[0]
+
+
+def load_note(load: float) -> str:
+    """The sentence a results file gives the load average ``load`` read before its run."""
+    if load > 1.0:
+        return (
+            f"**Load average {load:.2f} before the run: the machine was shared, the "
+            "numbers are disturbed; re-measure on a quiet machine.**"
+        )
+    return f"Load average {load:.2f} before the run (a quiet machine)."

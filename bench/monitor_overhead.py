@@ -126,6 +126,9 @@ def main() -> None:
     }
     # Settings take turns, repeat after repeat: this machine's speed drifts over minutes.
     runs: dict[str, list[dict[str, float]]] = {label: [] for label in settings}
+    from bench.machine import describe, load_note, load_now
+
+    load_before = load_now()
     for _ in range(args.repeats):
         for label, options in settings.items():
             runs[label].append(measure(args.pairs, **options))
@@ -134,11 +137,11 @@ def main() -> None:
         | {"low": min(r["overhead"] for r in found), "high": max(r["overhead"] for r in found)}
         for label, found in runs.items()
     }
-    from bench.machine import describe
 
     text = (
         "# GradientMonitor overhead\n\n"
         f"{describe()}\n\n"
+        f"{load_note(load_before)}\n\n"
         "A training step as `train.fit` runs it (forward, loss value, backward, total gradient\n"
         "norm, SGD-with-momentum step) on lesson 02's model (a 20-layer, 64-wide sigmoid MLP)\n"
         "and on a 50-layer, 64-wide ReLU MLP, on batches of 64 digits, 1 thread.\n"

@@ -11,14 +11,13 @@ the course on 2 cores.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench.machine import describe
+from bench.machine import describe, load_note, load_now
 
 RESULTS = Path(__file__).parent / "results"
 _DONE = re.compile(r"^(\S+): (ok|FAILED) \((?:.*?, )?([\d.]+) s\)")
@@ -45,7 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmark autograder validate.")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    load_before = os.getloadavg()[0]  # other work on the machine disturbs the timings
+    load_before = load_now()
     full, lessons, output = run(args.workers)
     print(output, flush=True)
     quick, quick_lessons, _ = run(args.workers, "--quick")
@@ -54,12 +53,7 @@ def main() -> None:
         "",
         describe(),
         "",
-        (
-            f"**Load average {load_before:.2f} before the run: the machine was shared, the "
-            "numbers are disturbed; re-measure on a quiet machine.**"
-            if load_before > 1.0
-            else f"Load average {load_before:.2f} before the run (a quiet machine)."
-        ),
+        load_note(load_before),
         "",
         f"`autograder validate --workers {args.workers}`: lessons in parallel, each in its own "
         "process, under Binder's limits (1 CPU, 2 GB per kernel).",
