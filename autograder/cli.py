@@ -81,6 +81,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
+    from autograder.forkserver import start
+
+    start()  # it loads nbgrader and torch while this process loads the grader
     from autograder.grade import ClassGrader, GradeOptions, parse_size, summary
     from autograder.lint import MasterError
 

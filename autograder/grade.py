@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from autograder.course import Course, UsageError
+from autograder.forkserver import forkserver
 from autograder.gradebook import (
     Template,
     build_template,
@@ -44,7 +45,7 @@ from autograder.sandbox import MODE_TEXT, SCRATCH_PREFIX, build_kernel_site, iso
 from autograder.schedule import LongestFirst, worker_count
 from autograder.submissions import Unit, digest, find_units, unpack
 from autograder.unit import STATUS_INVALID, UnitSpec
-from autograder.unit_process import failed, forkserver, grade_in_subprocess
+from autograder.unit_process import failed, grade_in_subprocess
 
 # What the command line, the README's Dask example and the tests import from here.
 __all__ = ["ClassGrader", "GradeOptions", "LongestFirst", "export", "parse_size", "summary"]

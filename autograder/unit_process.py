@@ -11,35 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import pkgutil
 import signal
 import time
 from pathlib import Path
 
-from autograder.kernel import collect
+from autograder.forkserver import forkserver
 from autograder.unit import STATUS_ERROR, STATUS_TIMEOUT, zero_result
-
-_CONTEXT = None
-# What every unit imports, loaded once in the forkserver (each costs seconds in a fresh
-# process): nbgrader, and the judge with every lesson's checks (torch, coursekit, scipy).
-PRELOAD = [
-    "autograder.unit",
-    "autograder.judge.verdicts",
-    "autograder.feedback_html",
-    *(f"autograder.kernel.collect.{m.name}" for m in pkgutil.iter_modules(collect.__path__)),
-]
-
-
-def forkserver():
-    """A forkserver that has PRELOAD imported once: each unit forks from it in milliseconds
-    instead of paying those imports (seconds) in a fresh interpreter."""
-    global _CONTEXT
-    if _CONTEXT is None:
-        import multiprocessing
-
-        _CONTEXT = multiprocessing.get_context("forkserver")
-        _CONTEXT.set_forkserver_preload(PRELOAD)
-    return _CONTEXT
 
 
 def _unit_process(spec_path: str) -> None:
