@@ -47,6 +47,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     import time
 
+    from autograder.proof_cache import default_folder
     from autograder.validate import ValidationResult, validate_course
     from coursekit.runtime import available_cpus
 
@@ -70,6 +71,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         plan=not args.no_plan,
         quick=args.quick,
+        proofs=default_folder(course.root),
+        reprove=args.reprove,
     )
     failed = [r.lesson for r in results if not r.ok]
     print(
@@ -172,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick",
         action="store_true",
         help="do not prove the plans (no run of each master without its plan)",
+    )
+    p.add_argument(
+        "--reprove",
+        action="store_true",
+        help="prove every plan again, even one proven before on the same master, coursekit "
+        "and libraries (proofs are kept in build/plan-proofs beside the course)",
     )
     p.set_defaults(func=cmd_validate)
 

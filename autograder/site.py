@@ -30,6 +30,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.course import Course
+from autograder.keyed_cache import keep
 
 KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"  # no widget state on a static page
@@ -60,7 +61,7 @@ def _kind(cell: nbformat.NotebookNode) -> str:
     return "solution" if meta.get("solution") else "test" if meta.get("grade") else "plain"
 
 
-def _fingerprint(master: Path) -> str:
+def master_fingerprint(master: Path) -> str:
     """What an executed master depends on: the master and coursekit (code and data)."""
     digest = hashlib.sha256(master.read_bytes())
     coursekit = Path(__file__).resolve().parent.parent / "coursekit"
@@ -73,22 +74,14 @@ def _fingerprint(master: Path) -> str:
 def cached_execution(cache: Path, lesson: str, master: Path) -> Path:
     """Where the executed ``master`` of ``lesson`` is kept in ``cache``, by content: the
     claims tests store their executions there too, so a site built after them runs nothing."""
-    return cache / f"{lesson}-{_fingerprint(master)}.ipynb"
+    return cache / f"{lesson}-{master_fingerprint(master)}.ipynb"
 
 
 def store_execution(executed: nbformat.NotebookNode, cached: Path) -> Path:
     """Write an executed master at ``cached``, whole or not at all (a killed run leaves
     no half-written notebook that a later build would take for a finished one), and drop
     the same lesson's executions of older versions (they only pile up)."""
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_name(f".{cached.name}.{os.getpid()}.partial")
-    nbformat.write(executed, partial)
-    partial.replace(cached)
-    lesson = cached.name.rsplit("-", 1)[0]
-    for older in cached.parent.glob(f"{lesson}-*.ipynb"):
-        if older != cached and older.name.rsplit("-", 1)[0] == lesson:
-            older.unlink(missing_ok=True)
-    return cached
+    return keep(cached, lambda partial: nbformat.write(executed, partial))
 
 
 def execute_master(master: Path, cached: Path, timeout: int = 600) -> Path:

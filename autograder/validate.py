@@ -11,7 +11,8 @@ CPU, 2 GB), the kernel's reports judged by the trusted judge (``autograder.judge
    every cell that runs starts alike (the names it reads, the random generators it draws
    from, torch's settings); a difference is an error naming the cells. Both runs: every
    test cell earns its points, and no cell that runs raises or writes to stderr
-   (``quick``: only the run with the plan, nothing proven);
+   (``quick``: only the run with the plan, nothing proven). A proof is kept
+   (``autograder.proof_cache``) and not made again while nothing it ran on changes;
 3. the student version: no locked cell differs from the master (nbgrader's checksums), and
    graded as a submission (the master's test cells, hidden regions included, after the
    student version's answer cells), run with the plan: it earns 0 and no test cell passes
@@ -38,6 +39,7 @@ from autograder.course import Course
 from autograder.lint import master_problems
 from autograder.plan import graded_skips, plan_notes, plan_problems, skipped
 from autograder.plan_proof import prove
+from autograder.proof_cache import Proofs
 
 #: Binder's limits: one CPU and 2 GB. Masters and student versions are validated in them.
 BINDER_CPUS = 1
@@ -166,12 +168,25 @@ def _locked_problems(student: dict) -> list[str]:
 
 
 def _check_master(
-    result: ValidationResult, master: dict, lesson: str, skip: set[int], timeout: int, quick: bool
+    result: ValidationResult,
+    master: dict,
+    lesson: str,
+    skip: set[int],
+    timeout: int,
+    quick: bool,
+    proofs: Proofs | None,
 ) -> None:
     def run(nb: dict, cells: set[int]) -> dict:
         return execute(nb, skip=cells, timeout=timeout)
 
-    if skip and not quick:
+    kept = proofs.kept(lesson) if skip and not quick and proofs else None
+    if kept:
+        runs = {"master with the plan": run(master, skip)}
+        result.checked.append(
+            f"plan of {len(skip)} cells proven on {kept['proven']} (this master, coursekit "
+            "and libraries, unchanged since: not proven again)"
+        )
+    elif skip and not quick:
         found, full, planned = prove(master, run)
         result.problems += [f"grading plan: {problem}" for problem in found]
         runs = {"master": full, "master with the plan": planned}
@@ -197,6 +212,8 @@ def _check_master(
                 )
     earned = sum(v.passed for v in verdicts.values())
     result.checked.append(f"{' and '.join(runs)} {earned}/{len(verdicts)} test cells")
+    if "master" in runs and skip and proofs and not result.problems:
+        proofs.keep(lesson, {"proven": time.strftime("%Y-%m-%d %H:%M"), "skipped": sorted(skip)})
 
 
 def _check_student(result, master: dict, student: dict, lesson: str, skip, timeout) -> None:
@@ -220,19 +237,33 @@ def _check_student(result, master: dict, student: dict, lesson: str, skip, timeo
 
 
 def validate_lesson(
-    course: Course, lesson: str, *, timeout: int = 300, plan: bool = True, quick: bool = False
+    course: Course,
+    lesson: str,
+    *,
+    timeout: int = 300,
+    plan: bool = True,
+    quick: bool = False,
+    proofs: Path | None = None,
+    reprove: bool = False,
 ) -> ValidationResult:
-    """Validate the master, the student version and the grading plan of ``lesson``."""
+    """Validate the master, the student version and the grading plan of ``lesson``.
+
+    ``proofs``: a folder of plans proven before (``autograder.proof_cache``): a plan kept
+    there for the master as it is now is not proven again (unless ``reprove``), a plan
+    proven now is kept."""
     started = time.perf_counter()
     result = ValidationResult(lesson)
     try:
-        _validate(result, course, lesson, timeout=timeout, plan=plan, quick=quick)
+        cache = Proofs(proofs, course.master(lesson), not reprove) if proofs else None
+        _validate(result, course, lesson, timeout=timeout, plan=plan, quick=quick, proofs=cache)
     finally:
         result.seconds = time.perf_counter() - started
     return result
 
 
-def _validate(result, course: Course, lesson: str, *, timeout: int, plan: bool, quick: bool):
+def _validate(
+    result, course: Course, lesson: str, *, timeout: int, plan: bool, quick: bool, proofs
+):
     master_path, student_path = course.master(lesson), course.student(lesson)
     result.problems += master_problems(master_path)
     if result.problems:
@@ -246,7 +277,7 @@ def _validate(result, course: Course, lesson: str, *, timeout: int, plan: bool, 
     if result.problems:
         return
     skip = skipped(master) if plan else set()
-    _check_master(result, master, lesson, skip, timeout, quick)
+    _check_master(result, master, lesson, skip, timeout, quick, proofs)
     if not student_path.is_file():
         result.problems.append(f"student version {student_path} missing: run `autograder release`")
         return

@@ -167,7 +167,7 @@ def test_a_stored_execution_replaces_the_lessons_older_ones_only(tmp_path):
 def test_a_failed_build_keeps_the_last_site(fixture_course, tmp_path):
     """The fixture lesson, its master standing in for the student version and for the
     executed master (already in the cache: nothing runs)."""
-    from autograder.site import _fingerprint
+    from autograder.site import master_fingerprint
 
     lesson, course = "fixture_sum", fixture_course
     course.notebooks.mkdir(parents=True)
@@ -175,7 +175,7 @@ def test_a_failed_build_keeps_the_last_site(fixture_course, tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()
     shutil.copy(
-        course.master(lesson), cache / f"{lesson}-{_fingerprint(course.master(lesson))}.ipynb"
+        course.master(lesson), cache / f"{lesson}-{master_fingerprint(course.master(lesson))}.ipynb"
     )
     out = tmp_path / "site"
     pages = build_site(out, course=course, cache=cache)
