@@ -41,6 +41,12 @@ class Executed:
         """All the lesson's text, to find the sentences the tests quote."""
         return "\n".join(c.source for c in self.notebook.cells if c.cell_type == "markdown")
 
+    def output_text(self, fragment: str) -> str:
+        """What the one code cell whose source holds ``fragment`` printed."""
+        cells = [c for c in self.notebook.cells if c.cell_type == "code" and fragment in c.source]
+        assert len(cells) == 1, f"{len(cells)} code cells hold {fragment!r}"
+        return "".join(o.get("text", "") for o in cells[0].outputs if o.output_type == "stream")
+
 
 def _is_test_cell(cell) -> bool:
     return bool(cell.metadata.get("nbgrader", {}).get("grade"))

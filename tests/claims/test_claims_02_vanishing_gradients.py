@@ -40,6 +40,11 @@ claims_out = {
         ]
         for name, runs in by_seed.items()
     },
+    "ratio_steps": {  # per learning network, per seed: each hidden layer's ratio at each step
+        name: [[mon.series("update_ratio", layer) for layer in mon.layers[:-1]] for _, mon in runs]
+        for name, runs in by_seed.items()
+        if name in ("residual", "batch norm", "ReLU + He init", "tanh + Xavier init")
+    },
     "validation": {  # seed 0 after training, on the validation set: per shown layer
         name: {layer: [out.mean().item(), out.std().item()] for layer, out in layers.items()}
         for name, layers in inside.items()
@@ -63,8 +68,9 @@ def test_header_points_are_the_test_cells_points():
 def test_nineteen_factors_between_the_first_and_the_last_of_20_layers(lesson):
     why = quoted(
         lesson,
-        "it passes the 19 layers in between (the last layer's own $\\sigma'$ is shared by both "
-        "ends): $0.25^{19} \\approx 4 \\cdot 10^{-12}$",
+        "it is multiplied by 19 such factors, one for each step down from a layer to the one "
+        "below it (the last layer's own $\\sigma'$ is shared by both ends): "
+        "$0.25^{19} \\approx 4 \\cdot 10^{-12}$",
     )
     assert round(0.25**19 / 1e-12) == 4, why
     hidden = lesson.values["init_norms"][:-1]
@@ -251,6 +257,21 @@ def test_how_much_each_step_moves_each_layer(lesson, seed):
         assert lesson.values["runs"][name]["val_acc"][seed] < 0.15, (why, name)
     for name in ("sigmoid (baseline)", "Xavier init"):
         assert _inside(lesson, name, seed)["update_ratio"][0] == 0, (why, name)
+    why = quoted(
+        lesson,
+        "Step by step the range is wider: the residual network's smallest ratio falls to about "
+        "$10^{-4}$ by the end of training, while the other three stay above $3 \\cdot 10^{-4}$ "
+        "at every step.",
+    )
+    steps = lesson.values["ratio_steps"]
+    residual = steps["residual"][seed]
+    at_end = min(layer[-1] for layer in residual)
+    assert 5e-5 <= at_end <= 2e-4, (why, at_end)
+    early = min(min(layer[: len(layer) // 2]) for layer in residual)
+    assert at_end < early / 2, (why, "it does not fall", early, at_end)
+    for name in ("batch norm", "ReLU + He init", "tanh + Xavier init"):
+        smallest = min(min(layer) for layer in steps[name][seed])
+        assert smallest > 3e-4, (why, name, smallest)
 
 
 def test_the_validation_activations_show_the_same(lesson):
@@ -285,7 +306,15 @@ def test_what_the_spread_of_the_seeds_shows(lesson):
     )
     for curve in runs["ReLU + He init"]["val_acc_per_epoch"]:
         assert curve[-1] > curve[-2] and curve[-1] < 0.9, (why, curve)
-    why = quoted(lesson, "the ranking of the eight networks does not change")
+    why = quoted(
+        lesson,
+        "the ranking of the eight networks does not change (the four at chance, within two "
+        "points of each other, count as a tie)",
+    )
+    chance = ("sigmoid (baseline)", "ReLU", "Xavier init", "tanh, default init")
+    for seed in (0, 1):
+        accuracies = [runs[name]["val_acc"][seed] for name in chance]
+        assert max(accuracies) - min(accuracies) < 0.02, (why, seed, accuracies)
     for a in runs:
         for b in runs:
             pairs = list(zip(runs[a]["val_acc"], runs[b]["val_acc"], strict=True))
@@ -335,3 +364,27 @@ def test_each_fix_alone_and_in_pairs(lesson, seed):
         runs[name]["val_acc"] > 0.9 for name in ("tanh + Xavier init", "residual", "batch norm")
     ), why
     assert len(lesson.values["table"]) == 8, "the figure's title says: eight networks"
+
+
+def test_the_numbers_behind_the_figures_are_printed(lesson):
+    """Section 6 quotes per-layer numbers: the lesson prints them, both seeds, all 20 layers,
+    as the claims above read them from the same monitors."""
+    quoted(lesson, "then the numbers behind them, layer by layer and for both seeds")
+    text = lesson.output_text("per_layer(mon, metric)")
+    inside = lesson.values["inside"]
+    for metric, title, scale, digits in (
+        ("act_mean", "activation mean", 1, 2),
+        ("act_std", "activation spread", 1, 2),
+        ("saturated", "% saturated units", 100, 0),
+        ("dead", "% dead units", 100, 0),
+    ):
+        block = text.split(title + " per hidden layer", 1)[1].split("\n\n", 1)[0]
+        for name, seeds in inside.items():
+            for seed, values in enumerate(seeds):
+                label = f"{name[:19]:19s} seed {seed}"
+                line = next(row for row in block.splitlines() if row.startswith(label))
+                printed = line[len(label) :].split()
+                expected = [
+                    "-" if math.isnan(v) else f"{scale * v:.{digits}f}" for v in values[metric]
+                ]
+                assert printed == expected, (metric, name, seed, printed, expected)
