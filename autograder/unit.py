@@ -26,11 +26,10 @@ from pathlib import Path
 import nbformat
 import nbgrader.api
 import nbgrader.converters  # noqa: F401 -- preloaded by the grader's forkserver
-import nbgrader.preprocessors
 from nbgrader.api import Gradebook
 
-from autograder.plan import NOT_RUN, graded_skips
-from autograder.protocol import REPORT_MIME
+from autograder.plan import graded_skips
+from autograder.planned_execute import BoundedExecute
 
 
 def _cache_alembic_head() -> None:
@@ -153,91 +152,6 @@ def _write_kernelspec(spec: UnitSpec, root: Path) -> Path:
     return ipc
 
 
-MAX_OUTPUT_CHARS = 40 * 2**20  # a notebook's outputs for people; the rest is dropped
-MAX_REPORTS_CHARS = 96 * 2**20  # its reports to the judge (lesson 05's are ~9 MB in all)
-
-
-def _chars(content: dict) -> int:
-    text = content.get("text", "")
-    data = content.get("data", {})
-    size = len(text) if isinstance(text, str) else 0
-    if isinstance(data, dict):
-        size += sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in data.values())
-    return size + len(str(content.get("traceback", "")))
-
-
-class PlannedExecute(nbgrader.preprocessors.Execute):
-    """nbgrader's Execute that does not run the cells at ``skip`` (indices, from the master's
-    grading plan: ``autograder.plan``); each says so in its output instead. Timed: how long
-    the kernel took to start (``kernel_start``), the first cell, and the whole execution.
-    Configured as Execute is; ``skip`` and the timings are class attributes (one notebook
-    per process)."""
-
-    skip: frozenset[int] = frozenset()
-    seconds: float | None = None
-    phases: dict[str, float] = {}
-
-    def preprocess(self, *args, **kwargs):
-        self._start = time.perf_counter()
-        self._first_code: float | None = None
-        type(self).phases = {}
-        try:
-            return super().preprocess(*args, **kwargs)
-        finally:
-            type(self).seconds = time.perf_counter() - self._start
-
-    def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "code":
-            return super().preprocess_cell(cell, resources, index)
-        now = time.perf_counter()
-        first = self._first_code is None
-        if first:
-            self._first_code = now
-            type(self).phases["kernel_start"] = now - self._start
-        if index in self.skip:
-            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=NOT_RUN)]
-            cell.execution_count = None
-            return cell, self.resources
-        try:
-            return super().preprocess_cell(cell, resources, index)
-        finally:
-            if first:
-                type(self).phases["setup_cell"] = time.perf_counter() - now
-
-
-class _TimedExecute(PlannedExecute):
-    """The grader's Execute (``PlannedExecute``), with the kernel's outputs bounded, so that
-    no kernel makes the grader hold gigabytes: outputs for people beyond MAX_OUTPUT_CHARS
-    are dropped (the reports still reach the judge); reports beyond MAX_REPORTS_CHARS, or a
-    third one in a cell, become a malformed report (no points)."""
-
-    def preprocess(self, *args, **kwargs):
-        self._chars = {"output": 0, "report": 0}
-        self._reports_in: dict[int, int] = {}
-        return super().preprocess(*args, **kwargs)
-
-    def output(self, outs, msg, display_id, cell_index):
-        content = msg.get("content", {})
-        size = _chars(content)
-        if REPORT_MIME in (content.get("data") or {}):
-            self._chars["report"] += size
-            self._reports_in[cell_index] = self._reports_in.get(cell_index, 0) + 1
-            if self._reports_in[cell_index] > 2:  # two already make the cell tampered
-                return None
-            if self._chars["report"] > MAX_REPORTS_CHARS or size > MAX_REPORTS_CHARS:
-                out = nbformat.v4.new_output("display_data", data={REPORT_MIME: "too large"})
-                outs.append(out)
-                return out
-            return super().output(outs, msg, display_id, cell_index)
-        self._chars["output"] += size
-        if self._chars["output"] > MAX_OUTPUT_CHARS:
-            if self._chars["output"] - size <= MAX_OUTPUT_CHARS:  # say so once
-                note = f"[the grader dropped output beyond {MAX_OUTPUT_CHARS // 2**20} MB]\n"
-                outs.append(nbformat.v4.new_output("stream", name="stderr", text=note))
-            return None
-        return super().output(outs, msg, display_id, cell_index)
-
-
 # What jupyter_client says when the kernel exits before answering its first request, that
 # is before any of the notebook runs: never the submission's doing. Two kernels starting at
 # once can pick the same TCP port (jupyter/jupyter_client#487): the loser exits.
@@ -343,15 +257,15 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
     config.CourseDirectory.student_id = spec.student
     config.Autograde.create_student = True
     config.Autograde.autograde_preprocessors = [
-        _TimedExecute if pp is Execute else pp
+        BoundedExecute if pp is Execute else pp
         for pp in Autograde.class_traits()["autograde_preprocessors"].default()
     ]
     # a kernel that withholds its "idle" status must not make the run an error: move on
     config.Execute.raise_on_iopub_timeout = False
     config.KernelManager.transport = "ipc"
     config.KernelManager.ip = str(ipc / "k")
-    _TimedExecute.seconds = None
-    _TimedExecute.skip = frozenset(skip)
+    BoundedExecute.seconds = None
+    BoundedExecute.skip = frozenset(skip)
     phases["prepare"] = time.perf_counter() - started
     try:
         _autograde(config, notes)
@@ -375,8 +289,8 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
     finally:
         remove_shared_folder(ipc)
     phases["autograde"] = time.perf_counter() - started - phases["prepare"]
-    phases.update(_TimedExecute.phases)
-    phases["execute"] = _TimedExecute.seconds or 0.0
+    phases.update(BoundedExecute.phases)
+    phases["execute"] = BoundedExecute.seconds or 0.0
 
     mark = time.perf_counter()
     cells, tampered = _judged_cells(
@@ -402,7 +316,7 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
         notes,
         cells,
         feedback,
-        _TimedExecute.seconds,
+        BoundedExecute.seconds,
         {k: round(v, 3) for k, v in phases.items()},
     )
 

@@ -81,15 +81,15 @@ def _source(cell: dict) -> str:
 
 def execute(nb: dict, *, skip: set[int], timeout: int) -> dict:
     """``nb`` executed in a scratch folder by nbgrader's Execute, under Binder's limits, the
-    cells at ``skip`` not run (``autograder.unit.PlannedExecute``); returns the executed
+    cells at ``skip`` not run (``autograder.planned_execute.PlannedExecute``); returns the executed
     notebook. Set up as nbgrader's Validator does (NBGRADER_EXECUTION)."""
     import nbformat
     from nbgrader.utils import setenv
 
     from autograder.config import course_config
     from autograder.nbgrader_run import put_own_tools_on_path
+    from autograder.planned_execute import PlannedExecute
     from autograder.sandbox import write_kernelspec
-    from autograder.unit import PlannedExecute
 
     put_own_tools_on_path()
     with tempfile.TemporaryDirectory(prefix="gf-validate-") as tmp:
