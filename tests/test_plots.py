@@ -6,6 +6,7 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from coursekit import data, models, plots
@@ -154,3 +155,24 @@ def test_on_off_map_has_two_colours_and_names_them():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["fires (> 0)", "outputs 0"]
     with pytest.raises(ValueError, match="2-D"):
         plots.on_off_map(np.zeros(3, dtype=bool))
+
+
+@pytest.mark.parametrize("n, outside", [(3, False), (4, False), (5, True), (9, True)])
+def test_a_long_legend_goes_beside_the_axes_where_it_hides_no_curve(n, outside):
+    series = {f"network {i}": [0.1, 0.2 + 0.05 * i, 0.3 + 0.08 * i] for i in range(n)}
+    fig = _render(plots.curves(series, ylabel="accuracy"))
+    ax = fig.axes[0]
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # the constrained layout places the legend when the figure is drawn
+    renderer = canvas.get_renderer()
+    box, frame = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
+    assert (box.x0 >= frame.x1) == outside, (n, box, frame)
+    assert box.x1 <= fig.bbox.x1 + 1, "the legend is cut off at the figure's edge"
+
+
+def test_no_run_is_drawn_in_the_grey_of_reference_lines():
+    from coursekit.plots.style import COLORS
+
+    rgb = [matplotlib.colors.to_rgb(c) for c in COLORS]
+    assert all(max(c) - min(c) > 0.2 for c in rgb), "a grey run looks like a guide line"
+    assert len(set(COLORS)) == len(COLORS)

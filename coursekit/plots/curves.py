@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from coursekit.plots.style import COLORS, figure
+from coursekit.plots.style import COLORS, figure, legend
 
 
 def _finish_curves(ax, *, log: bool, integer_x: bool, xlabel: str, ylabel: str, title: str) -> None:
@@ -19,7 +19,7 @@ def _finish_curves(ax, *, log: bool, integer_x: bool, xlabel: str, ylabel: str, 
     if integer_x:  # steps or epochs counted from 0
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.legend()
+    legend(ax)
 
 
 def curves(
@@ -99,7 +99,7 @@ def reference(fig: Figure, y: float, label: str, *, color: str = "0.35") -> Figu
         raise ValueError(f"y must be a finite number, got {y!r}")
     ax = fig.axes[0]
     ax.axhline(float(y), color=color, ls="--", lw=1.2, label=label, zorder=1)
-    ax.legend()
+    legend(ax)
     return fig
 
 
@@ -182,5 +182,5 @@ def limit_y(fig: Figure, bottom: float | None = None, top: float | None = None) 
                 )
                 marked = True
     if marked or ax.get_legend() is not None:
-        ax.legend()
+        legend(ax)
     return fig

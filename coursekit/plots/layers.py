@@ -12,7 +12,7 @@ from matplotlib.ticker import MaxNLocator
 from coursekit._arrays import to_numpy
 from coursekit.monitor import METRICS, History
 from coursekit.plots.curves import curves
-from coursekit.plots.style import COLORS, figure
+from coursekit.plots.style import COLORS, figure, legend
 
 
 def _as_series(data: History | Mapping, metric: str) -> dict[str, list[float]]:
@@ -93,7 +93,7 @@ def layer_metric(
     ax.set_ylabel(ylabel or metric.replace("_", " "))
     ax.set_title(title or f"{metric.replace('_', ' ')} per layer")
     if any(series) or zeros_marked:
-        ax.legend()
+        legend(ax)
     return fig
 
 

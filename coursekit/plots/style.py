@@ -16,7 +16,10 @@ STYLE = {
     "legend.frameon": False,
     "figure.dpi": 90,
 }
-COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f"]
+# no grey: grey is for reference and guide lines (``curves.reference``, chance, 1e-3)
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#e377c2"]
+#: from this many entries on, a legend goes beside the axes: inside, it would hide curves
+LEGEND_OUTSIDE_FROM = 5
 
 
 def figure(nrows: int = 1, ncols: int = 1, width: float = 6.0, height: float = 3.6):
@@ -29,3 +32,13 @@ def figure(nrows: int = 1, ncols: int = 1, width: float = 6.0, height: float = 3
         ax.spines[["top", "right"]].set_visible(False)
     fig.set_layout_engine("constrained")
     return fig, axes
+
+
+def legend(ax) -> None:
+    """The axes' legend: inside, where it hides least, for a few entries; beside the axes
+    for ``LEGEND_OUTSIDE_FROM`` or more (the constrained layout makes room for it)."""
+    handles, _ = ax.get_legend_handles_labels()
+    if len(handles) >= LEGEND_OUTSIDE_FROM:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    else:
+        ax.legend()
