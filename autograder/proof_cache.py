@@ -72,7 +72,10 @@ class Proofs:
         except (OSError, ValueError):
             return None
 
-    def keep(self, lesson: str, record: dict) -> Path:
-        """Keep ``record`` as the proof of this master; drop the lesson's older proofs."""
+    def keep(self, lesson: str, record: dict) -> Path | None:
+        """Keep ``record`` as the proof of this master; drop the lesson's older proofs.
+        Nothing is kept (None) if what the key covers changed while the proof ran."""
+        if proof_key(self.master) != self.key:
+            return None
         text = json.dumps(record, indent=1)
         return keep(self.path(lesson), lambda partial: partial.write_text(text))

@@ -81,8 +81,8 @@ def _source(cell: dict) -> str:
 
 def execute(nb: dict, *, skip: set[int], timeout: int) -> dict:
     """``nb`` executed in a scratch folder by nbgrader's Execute, under Binder's limits, the
-    cells at ``skip`` not run (``autograder.planned_execute.PlannedExecute``); returns the executed
-    notebook. Set up as nbgrader's Validator does (NBGRADER_EXECUTION)."""
+    cells at ``skip`` not run (``autograder.planned_execute.PlannedExecute``); returns the
+    executed notebook. Set up as nbgrader's Validator does (NBGRADER_EXECUTION)."""
     import nbformat
     from nbgrader.utils import setenv
 
@@ -183,8 +183,8 @@ def _check_master(
     if kept:
         runs = {"master with the plan": run(master, skip)}
         result.checked.append(
-            f"plan of {len(skip)} cells proven on {kept['proven']} (this master, coursekit "
-            "and libraries, unchanged since: not proven again)"
+            f"plan of {len(skip)} cells proven on {kept.get('proven', '?')} (this master, "
+            "coursekit and libraries, unchanged since: not proven again)"
         )
     elif skip and not quick:
         found, full, planned = prove(master, run)

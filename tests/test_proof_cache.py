@@ -119,3 +119,11 @@ def test_proofs_kept_are_read_back_and_reuse_can_be_refused(fixture_course, tmp_
     proofs.keep(LESSON, {"proven": "2026-11-30 12:00", "skipped": [6]})
     assert proofs.kept(LESSON) == {"proven": "2026-11-30 12:00", "skipped": [6]}
     assert Proofs(tmp_path, fixture_course.master(LESSON), reuse=False).kept(LESSON) is None
+
+
+def test_a_master_edited_while_its_plan_was_proven_keeps_no_proof(fixture_course, tmp_path):
+    folder = tmp_path / "proofs"
+    proofs = Proofs(folder, fixture_course.master(LESSON))  # the key: the master as it was
+    _add_experiment(fixture_course.master(LESSON))  # edited before the proof ends
+    assert proofs.keep(LESSON, {"proven": "now"}) is None
+    assert not folder.exists()
