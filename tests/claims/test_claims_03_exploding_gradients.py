@@ -175,7 +175,7 @@ def test_normalisation_forwards_and_backwards(lesson):
     why = quoted(
         lesson,
         "in 20 ReLU layers with He init the first layer's gradient is about 28 times the last "
-        "one's instead of about half of it, and in 50 layers about $10^4$ times",
+        "hidden layer's instead of about half of it, and in 50 layers about $10^4$ times",
     )
     assert 25 <= runs["20|he|batch"]["grad_ratio"] < 31, why
     assert 0.4 <= runs["20|he|none"]["grad_ratio"] < 0.6, why
@@ -184,10 +184,18 @@ def test_normalisation_forwards_and_backwards(lesson):
     why = quoted(
         lesson,
         "in all four networks the first hidden layer's gradient is between 0.07 and 0.4 times "
-        "the last one's — it fades a little towards the input, like the plain He network's",
+        "the last hidden layer's — it fades towards the input, as in the plain 20-layer He "
+        "network, and never explodes",
     )
     layer = [run["grad_ratio"] for key, run in runs.items() if key.endswith("|layer")]
     assert len(layer) == 4 and all(0.07 <= r <= 0.4 for r in layer), why
+    assert runs["20|he|none"]["grad_ratio"] < 1, why
+    why = quoted(
+        lesson,
+        "with weights about three times too large ($\\sigma = 0.5$, where He's is "
+        "$\\sqrt{2/64} \\approx 0.18$)",
+    )
+    assert round(math.sqrt(2 / 64), 2) == 0.18 and round(0.5 / math.sqrt(2 / 64)) == 3, why
 
 
 def test_gates_at_initialisation(lesson):
@@ -198,8 +206,14 @@ def test_gates_at_initialisation(lesson):
         "of the last step's",
     )
     assert all(1e-13 <= r < 1e-9 for r in at_init["tanh RNN"]), why
-    why = quoted(lesson, "does no better ($10^{-12}$ to $10^{-10}$)")
+    why = quoted(
+        lesson,
+        "does no better ($10^{-12}$ to $10^{-9}$): a forget gate at 0.5 halves the cell state's "
+        "gradient at every step ($0.5^{49} \\approx 2 \\cdot 10^{-15}$ along the cell state "
+        "alone; the paths through the gates leave a little more)",
+    )
     assert all(1e-12 <= r < 1e-9 for r in at_init["LSTM, forget bias 0"]), why
+    assert all(r > 100 * 0.5**49 for r in at_init["LSTM, forget bias 0"]), why
     assert 0.5**49 == pytest.approx(2e-15, rel=0.15)
     assert 1 / (1 + math.exp(-5)) == pytest.approx(0.993, abs=5e-4)
     why = quoted(lesson, "5 keeps the gate open over all 50 steps: $0.993^{49} \\approx 0.7$.")
