@@ -84,6 +84,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
+    from autograder.results_lock import results_lock
+
+    # taken first: a second run into the same RESULTS stops at once, having loaded nothing
+    with results_lock(args.out):
+        return _grade(args)
+
+
+def _grade(args: argparse.Namespace) -> int:
     from autograder.forkserver import start
 
     start()  # it loads nbgrader and torch while this process loads the grader
@@ -106,7 +114,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be at least 1")
     grader = ClassGrader(course, args.submissions, args.out, options)
     try:
-        results = grader.run()
+        results = grader.run(locked=True)  # cmd_grade holds RESULTS' lock
     except MasterError as exc:  # the course, not a submission: nothing could be graded
         print(f"autograder grade: a master notebook cannot be used:\n{exc}", file=sys.stderr)
         return EXIT_FAILED
