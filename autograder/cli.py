@@ -109,6 +109,7 @@ def _grade(args: argparse.Namespace) -> int:
         fresh=args.fresh,
         progress=not args.quiet,
         plans=not args.no_plan,
+        zygote=not args.no_zygote,
     )
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
@@ -225,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-plan",
         action="store_true",
         help="run every cell, even those the masters' grading plans skip (slower, same grades)",
+    )
+    p.add_argument(
+        "--no-zygote",
+        action="store_true",
+        help="start every kernel afresh under bubblewrap, not forked from the preloaded "
+        "zygote (slower, same jail, same grades)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--course", type=Path, help="course root (default: the autograder folder)")

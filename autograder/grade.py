@@ -41,11 +41,20 @@ from autograder.gradebook import (
 )
 from autograder.reports import summary, write_reports
 from autograder.results_lock import results_lock
-from autograder.sandbox import MODE_TEXT, SCRATCH_PREFIX, build_kernel_site, isolation_mode
+from autograder.sandbox import (
+    ISOLATED,
+    MODE_TEXT,
+    SCRATCH_PREFIX,
+    build_kernel_site,
+    isolation_mode,
+    zygote_env,
+)
 from autograder.schedule import LongestFirst, worker_count
 from autograder.submissions import Unit, digest, find_units, unpack
 from autograder.unit import STATUS_INVALID, UnitSpec
 from autograder.unit_process import failed, grade_in_subprocess
+from autograder.zygote.client import Zygote
+from autograder.zygote.client import start as start_zygote
 
 # What the command line, the README's Dask example and the tests import from here.
 __all__ = ["ClassGrader", "GradeOptions", "LongestFirst", "export", "parse_size", "summary"]
@@ -68,6 +77,7 @@ class GradeOptions:
     isolation: str | None = None  # autograder.sandbox's mode; None: the best this machine has
     progress: bool = True
     plans: bool = True  # skip the cells each master's grading plan names (autograder.plan)
+    zygote: bool = True  # isolated kernels forked from a preloaded zygote (autograder.zygote)
 
 
 def parse_size(text: str) -> int:
@@ -112,6 +122,7 @@ class ClassGrader:
         self._gradebook_ready: Future | None = None  # set by _set_up
         self.isolation = options.isolation or isolation_mode()
         self._uids = itertools.count()
+        self._zygote: Zygote | None = None
 
     def _next_uid(self) -> int:
         """A user of its own for each unit's kernel: process limits and files are per uid."""
@@ -208,6 +219,7 @@ class ClassGrader:
                 uid=self._next_uid(),
                 kernel_site=str(scratch / "kernel-site"),
                 plan=self.options.plans,
+                zygote=str(self._zygote.socket) if self._zygote else "",
             )
         )
 
@@ -239,10 +251,15 @@ class ClassGrader:
         try:
             templates = self._set_up(setup)
             build_kernel_site(scratch / "kernel-site")  # what of autograder a kernel sees
+            if pending and self.options.zygote and self.isolation == ISOLATED:
+                self._zygote = start_zygote(scratch / "zygote", zygote_env(scratch / "kernel-site"))
             self._grade(pending, templates, scratch, workers)
             self._gradebook_ready.result()  # exists for export even when nothing was pending
         finally:
             setup.shutdown(cancel_futures=True)
+            if self._zygote is not None:
+                self._zygote.stop()
+                self._zygote = None
             if os.environ.get("AUTOGRADER_KEEP_WORK"):  # to inspect what a kernel saw
                 print(f"kept the work folders in {scratch}", file=sys.stderr)
             else:

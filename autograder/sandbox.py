@@ -39,6 +39,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from autograder.course import PACKAGE_DIR
+from autograder.jail_plan import HOME as HOME  # where a kernel starts (tests read it)
+from autograder.jail_plan import bwrap_args, jail_plan
 
 ISOLATED = "isolated"
 ISOLATED_SAME_USER = "isolated-same-user"
@@ -53,7 +55,6 @@ MODE_TEXT = {
     "run as the grader's user and could read or change anything that user can; only the "
     "memory, process and time limits apply (install Debian's bubblewrap, grade as root)",
 }
-HOME = "/home/student"
 SCRATCH_PREFIX = "gf-grade-"  # the grader's scratch folders (autograder.grade)
 
 
@@ -67,6 +68,7 @@ class Jail:
     kernel_site: str  # the kernel-side autograder package, shown instead of the real one
     tmp_bytes: int = 256 * 2**20  # each of /tmp and the home folder
     env: dict[str, str] = field(default_factory=dict)
+    zygote: str = ""  # socket of a kernel zygote (autograder.zygote); "": bubblewrap only
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(asdict(self)))
@@ -151,75 +153,9 @@ def remove_shared_folder(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _read_only_roots() -> list[str]:
-    """System folders and the Python installation, shown read-only at their own paths."""
-    from importlib.util import find_spec
-
-    roots = ["/usr", "/etc", sys.prefix, sys.base_prefix]
-    coursekit = find_spec("coursekit")  # found, not imported: importing it takes a second
-    if coursekit is not None and coursekit.origin:
-        roots.append(str(Path(coursekit.origin).resolve().parent))
-    kept: list[str] = []
-    for root in sorted({os.path.realpath(r) for r in roots}, key=len):
-        if os.path.isdir(root) and not any(root.startswith(k + "/") for k in kept):
-            kept.append(root)
-    return kept
-
-
-def _parents(path: str) -> list[str]:
-    """``--dir`` arguments for a path's ancestors, world-traversable (bwrap makes them 0700)."""
-    out: list[str] = []
-    parts = Path(path).parts[1:-1]
-    for i in range(len(parts)):
-        out += ["--perms", "0755", "--dir", "/" + "/".join(parts[: i + 1])]
-    return out
-
-
 def bwrap_argv(jail: Jail, kernel: list[str]) -> list[str]:
     """The bubblewrap command line that starts ``kernel`` walled in."""
-    # --new-session: the kernel leads its own process group, so that its interrupt (sent as a
-    # message, see write_kernelspec) reaches it and its children, never bwrap itself
-    argv = ["bwrap", "--die-with-parent", "--new-session", "--clearenv"]
-    argv += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
-    argv += ["--unshare-cgroup-try", "--hostname", "sandbox"]
-    if jail.mode == ISOLATED_SAME_USER:
-        argv += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
-    # the private tmpfs first: what is bound below may live under /tmp (a course cloned there)
-    argv += ["--proc", "/proc", "--dev", "/dev"]
-    for tmpfs in ("/tmp", HOME):
-        argv += ["--perms", "1777", "--size", str(jail.tmp_bytes), "--tmpfs", tmpfs]
-    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-        path = Path("/" + name)
-        if path.is_symlink():
-            argv += ["--symlink", os.readlink(path), str(path)]
-        elif path.is_dir():
-            argv += ["--ro-bind", str(path), str(path)]
-    for root in _read_only_roots():
-        argv += [*_parents(root), "--ro-bind", root, root]
-    package = str(PACKAGE_DIR)
-    argv += [*_parents(package), "--ro-bind", str(Path(jail.kernel_site) / "autograder"), package]
-    argv += [*_parents(jail.ipc_dir), "--bind", jail.ipc_dir, jail.ipc_dir]
-    mpl = f"{HOME}/.matplotlib"
-    argv += ["--perms", "1777", "--dir", mpl]
-    for cache in sorted((Path(jail.kernel_site) / "mpl").glob("fontlist-*.json")):
-        argv += ["--ro-bind", str(cache), f"{mpl}/{cache.name}"]
-    argv += ["--chdir", HOME]
-    env = {
-        "HOME": HOME,
-        "MPLCONFIGDIR": mpl,
-        "PATH": f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "TMPDIR": "/tmp",
-        **jail.env,
-    }
-    for key, value in env.items():
-        argv += ["--setenv", key, value]
-    argv.append("--")
-    if jail.mode == ISOLATED:
-        uid = str(jail.uid)
-        argv += [shutil.which("setpriv") or "setpriv", "--reuid", uid, "--regid", uid]
-        argv += ["--clear-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all"]
-    return argv + kernel
+    return bwrap_args(jail_plan(jail)) + kernel
 
 
 def _private_connection_file(jail: Jail, kernel: list[str]) -> list[str]:
@@ -232,6 +168,31 @@ def _private_connection_file(jail: Jail, kernel: list[str]) -> list[str]:
     if jail.mode == ISOLATED:
         os.chown(private, jail.uid, jail.uid)
     return [*kernel[:index], str(private), *kernel[index + 1 :]]
+
+
+def _forked_from_zygote(jail: Jail, opts: argparse.Namespace, kernel: list[str]) -> None:
+    """Have the zygote fork the kernel into the same jail; exit with the kernel's code."""
+    from autograder.zygote.client import launch
+
+    limits = {"memory": opts.memory, "nproc": opts.nproc, "cpus": opts.cpus}
+    limits["fsize"] = jail.tmp_bytes
+    code = launch(jail.zygote, jail_plan(jail).to_json(), kernel, limits)
+    if code is not None:
+        raise SystemExit(code)
+
+
+def kernel_env() -> dict[str, str]:
+    """What every graded kernel's environment adds to the jail's: one thread each, a fixed
+    hash seed (also the zygote's: it is fixed when an interpreter starts), no display."""
+    threads = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    return {**threads, "PYTHONHASHSEED": "0", "MPLBACKEND": "agg"}
+
+
+def zygote_env(kernel_site: Path) -> dict[str, str]:
+    """The zygote's whole environment: the kernels' own, but matplotlib's font list read
+    from ``kernel_site`` (the jail's home does not exist outside it)."""
+    env = jail_plan(Jail(ISOLATED, 0, "/", str(kernel_site), env=kernel_env())).env
+    return env | {"MPLCONFIGDIR": str(kernel_site / "mpl")}
 
 
 def _limit(opts: argparse.Namespace) -> None:
@@ -262,7 +223,10 @@ def main(argv: list[str] | None = None) -> None:
     if opts.jail is not None:
         jail = Jail(**json.loads(opts.jail.read_text()))
         if jail.mode != LIMITS_ONLY:
-            kernel = bwrap_argv(jail, _private_connection_file(jail, kernel))
+            kernel = _private_connection_file(jail, kernel)
+            if jail.zygote and jail.mode == ISOLATED:
+                _forked_from_zygote(jail, opts, kernel)  # returns only where it could not
+            kernel = bwrap_argv(jail, kernel)
         _nothing_inherited()
         # no file the kernel writes may outgrow its tmpfs (its only writable places)
         resource.setrlimit(resource.RLIMIT_FSIZE, (jail.tmp_bytes, jail.tmp_bytes))

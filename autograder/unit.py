@@ -107,6 +107,7 @@ class UnitSpec:
     uid: int = 0  # the kernel's own user where isolation is "isolated"
     kernel_site: str = ""  # the kernel side of autograder, shown to the kernel
     plan: bool = True  # skip the cells the master's grading plan names (autograder.plan)
+    zygote: str = ""  # socket of the kernel zygote (autograder.zygote); "": bubblewrap only
 
 
 def _clean(text: str) -> str:
@@ -135,13 +136,12 @@ def _zero(spec: UnitSpec, status: str, reason: str, notes: list[str] | None = No
 def _write_kernelspec(spec: UnitSpec, root: Path) -> Path:
     """A 'python3' kernelspec that starts the kernel through autograder.sandbox, walled in;
     returns the folder of the kernel's sockets (ZeroMQ IPC: no TCP port to reach)."""
-    from autograder.sandbox import Jail, private_tmpfs, write_kernelspec
+    from autograder.sandbox import Jail, kernel_env, private_tmpfs, write_kernelspec
 
     # local and short (a socket path has at most 107 bytes), even where TMPDIR is shared
     ipc = Path(tempfile.mkdtemp(prefix="gfk-", dir="/tmp"))
-    threads = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    env = {**threads, "PYTHONHASHSEED": "0", "MPLBACKEND": "agg"}
-    jail = Jail(spec.isolation, spec.uid, str(ipc), spec.kernel_site, env=env)
+    env = kernel_env()
+    jail = Jail(spec.isolation, spec.uid, str(ipc), spec.kernel_site, env=env, zygote=spec.zygote)
     if spec.isolation == "isolated" and not private_tmpfs(ipc, spec.uid):
         os.chown(ipc, spec.uid, spec.uid)  # (no mount namespace here: a plain folder)
     args = ["--memory", str(spec.memory_bytes), "--nproc", str(spec.nproc)]

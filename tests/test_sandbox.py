@@ -7,17 +7,16 @@ They need bubblewrap; under CI=true its absence is a failure, not a skip.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from autograder import sandbox
-from autograder.course import PACKAGE_DIR, REPO_DIR
+from autograder.zygote.client import start as start_zygote
 from tests.conftest import IN_CI
+from tests.jail_probe import check_seen, listener, probe_code
 
 MODE = sandbox.isolation_mode()
 needs_jail = pytest.mark.skipif(
@@ -35,9 +34,24 @@ def _run(args, code, timeout=60):
     )
 
 
-@pytest.fixture
-def jail(tmp_path):
-    """Launcher arguments for a jailed run, and the folder it shares with the grader."""
+@pytest.fixture(scope="module")
+def zygote(tmp_path_factory):
+    """A kernel zygote, where this machine isolates kernels as their own users."""
+    if MODE != sandbox.ISOLATED:
+        yield None
+        return
+    site = sandbox.build_kernel_site(tmp_path_factory.mktemp("zygote-site")).parent
+    running = start_zygote(tmp_path_factory.mktemp("zygote"), sandbox.zygote_env(site))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(params=["bwrap", "zygote"])
+def jail(request, tmp_path, zygote):
+    """Launcher arguments for a jailed run (under bubblewrap, or forked by the zygote and
+    walled in by its own system calls), and the folder it shares with the grader."""
+    if request.param == "zygote" and zygote is None:
+        pytest.skip("the zygote forks kernels as their own users: it needs root")
     site = tmp_path / "site"
     sandbox.build_kernel_site(site)
     ipc = tmp_path / "ipc"
@@ -45,7 +59,10 @@ def jail(tmp_path):
     uid = 61999
     if MODE == sandbox.ISOLATED:
         os.chown(ipc, uid, uid)
-    spec = sandbox.Jail(MODE, uid, str(ipc), str(site), env={"MPLBACKEND": "agg"})
+    socket_path = str(zygote.socket) if request.param == "zygote" else ""
+    spec = sandbox.Jail(
+        MODE, uid, str(ipc), str(site), env=sandbox.kernel_env(), zygote=socket_path
+    )
     return ["--memory", str(2**31), "--nproc", "64", "--jail", str(spec.write(tmp_path / "j"))], ipc
 
 
@@ -90,78 +107,13 @@ def test_the_kernel_site_holds_no_master_and_no_verdict(tmp_path):
 @needs_jail
 def test_jailed_code_sees_only_its_own_world(jail):
     args, ipc = jail
-    secrets = [
-        PACKAGE_DIR / "source",
-        PACKAGE_DIR / "judge",
-        PACKAGE_DIR / "grade.py",
-        REPO_DIR / ".git",
-        REPO_DIR / "notebooks",
-    ]
-    code = f"""
-import glob, json, os, socket
-seen = {{}}
-seen["uid"] = os.getuid()
-seen["pid"] = os.getpid()
-seen["procs"] = sorted(p for p in os.listdir("/proc") if p.isdigit())
-seen["secrets"] = [p for p in {[str(s) for s in secrets]!r} if os.path.exists(p)]
-seen["repo"] = os.listdir({str(REPO_DIR)!r}) if os.path.isdir({str(REPO_DIR)!r}) else []
-seen["tmp"] = os.listdir("/tmp")
-seen["cwd"] = os.getcwd()
-import autograder
-seen["autograder"] = sorted(os.listdir(os.path.dirname(autograder.__file__)))
-import coursekit
-try:
-    open(os.path.join(os.path.dirname(coursekit.__file__), "evil.py"), "w")
-    seen["coursekit_writable"] = True
-except OSError:
-    seen["coursekit_writable"] = False
-s = socket.socket()
-s.settimeout(2)
-try:
-    s.connect(("127.0.0.1", int(os.environ.get("PROBE_PORT", "1"))))
-    seen["loopback"] = True
-except OSError:
-    seen["loopback"] = False
-seen["env"] = sorted(os.environ)
-seen["fds"] = []
-for fd in os.listdir("/proc/self/fd"):
-    try:
-        seen["fds"].append(os.readlink("/proc/self/fd/" + fd))
-    except OSError:  # the listing's own descriptor, closed by now
-        pass
-seen["stdio"] = [os.readlink("/proc/self/fd/%d" % n) for n in (1, 2)]
-open(REPORT, "w").write(json.dumps(seen))
-"""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    port = listener.getsockname()[1]
-    code = code.replace('os.environ.get("PROBE_PORT", "1")', str(port))
-    done = _run(args, f"REPORT = {str(ipc / 'seen.json')!r}\n" + code)
-    listener.close()
+    port = listener()
+    code = probe_code(ipc / "seen.json", port.getsockname()[1])
+    done = _run(args, code)
+    port.close()
     assert done.returncode == 0, done.stderr
-    seen = json.loads((ipc / "seen.json").read_text())
-    if MODE == sandbox.ISOLATED:
-        assert seen["uid"] != 0
-    assert seen["pid"] < 10 and len(seen["procs"]) < 5, seen["procs"]  # its own PID namespace
-    assert seen["secrets"] == []
-    assert set(seen["repo"]) <= {".venv", "coursekit", "autograder"}, seen["repo"]
-    # only the ways to the shared folder and to the course and its Python, if they are in /tmp
-    ways = {
-        Path(p).relative_to("/tmp").parts[0]
-        for p in (ipc, REPO_DIR, sys.prefix)
-        if Path(p).is_relative_to("/tmp")
-    }
-    assert set(seen["tmp"]) <= ways, seen["tmp"]
-    assert seen["cwd"] == sandbox.HOME
-    assert seen["autograder"] == ["__init__.py", "kernel", "protocol.py"]
-    assert not seen["coursekit_writable"]
-    assert not seen["loopback"], "the jail reached a port on the grader's loopback"
-    assert not any(k.startswith(("JPY", "AWS", "GITHUB", "SSH")) for k in seen["env"])
-    # nothing of the grader's is inherited: stdio goes nowhere, no other descriptor is open
-    assert seen["stdio"] == ["/dev/null", "/dev/null"]
-    # the others are the probe's own socket and the listing itself
-    assert all(t.startswith(("socket:", "/dev/null", "/proc/")) for t in seen["fds"]), seen["fds"]
+    assert "bubblewrap" not in done.stderr, done.stderr  # the zygote did not fall back
+    check_seen(json.loads((ipc / "seen.json").read_text()), ipc, MODE)
 
 
 @needs_jail

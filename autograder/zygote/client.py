@@ -1,0 +1,91 @@
+"""The grader's side of the zygote: start it, and ask it for a kernel.
+
+``start`` runs ``server.py`` beside this file as a fresh interpreter (never forked from the
+grader: it must hold nothing of the grader's) with the kernels' own environment.
+``launch`` is what ``autograder.sandbox`` does instead of exec'ing bubblewrap when a unit
+has a zygote: it returns the kernel's exit code, or None when the zygote could not start
+the kernel (the caller then starts it under bubblewrap, as without a zygote).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVER = Path(__file__).with_name("server.py")
+
+
+@dataclass
+class Zygote:
+    """A running zygote: the socket units ask at, and its process."""
+
+    socket: Path
+    process: subprocess.Popen
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def start(folder: Path, env: dict[str, str]) -> Zygote:
+    """Start a zygote whose socket and staging folder are in ``folder`` (the grader's own,
+    0700), with ``env`` as its whole environment (the kernels' environment: what a kernel
+    inherits from the zygote's process is only that). It preloads for a few seconds; units
+    asking meanwhile wait in its socket's backlog."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (folder / "root").mkdir(mode=0o700, exist_ok=True)
+    path = folder / "sock"
+    path.unlink(missing_ok=True)
+    log = open(folder / "zygote.log", "wb")  # noqa: SIM115 -- the child's, closed below
+    argv = [sys.executable, "-I", str(SERVER), str(path), str(folder / "root")]
+    process = subprocess.Popen(
+        argv,
+        env=env,
+        cwd="/",
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # a Ctrl-C in the grader's terminal is the grader's
+    )
+    log.close()
+    for _ in range(500):  # bound before it preloads: the socket appears within ~0.1 s
+        if path.exists() or process.poll() is not None:
+            break
+        import time
+
+        time.sleep(0.01)
+    return Zygote(path, process)
+
+
+def _say(text: str) -> None:
+    print(f"autograder.sandbox: {text}", file=sys.stderr, flush=True)
+
+
+def launch(path: str, plan: dict, argv: list[str], limits: dict) -> int | None:
+    """Ask the zygote at ``path`` to start ``argv`` in the jail of ``plan`` with ``limits``;
+    wait for it to end and return its exit code. None: it was not started."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+    except OSError as exc:
+        _say(f"no zygote at {path} ({exc.strerror}): starting the kernel under bubblewrap")
+        return None
+    payload = json.dumps({"plan": plan, "argv": argv, "limits": limits}).encode() + b"\n"
+    namespace = os.open("/proc/self/ns/mnt", os.O_RDONLY)
+    try:
+        sent = socket.send_fds(conn, [payload], [namespace])
+        conn.sendall(payload[sent:])
+    finally:
+        os.close(namespace)
+    answers = conn.makefile("rb")
+    first = json.loads(answers.readline() or b'{"error": "the zygote closed the connection"}')
+    if "started" not in first:
+        _say(f"the zygote did not start the kernel ({first.get('error')}): under bubblewrap")
+        return None
+    last = answers.readline()
+    return json.loads(last)["exit"] if last else 1

@@ -1,0 +1,203 @@
+"""autograder.zygote: graded kernels forked, already imported, into jails of their own.
+
+A kernel from the zygote must be walled in exactly as one under bubblewrap (the probe of
+tests/jail_probe.py, run inside the kernel), start with the lessons' imports done, hold
+nothing of the grader's or of an earlier kernel's, and die with its client. The zygote
+needs root (it makes each kernel its own user); under CI=true that is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder import sandbox
+from autograder.zygote.client import launch
+from autograder.zygote.client import start as start_zygote
+from tests.conftest import IN_CI
+from tests.jail_probe import check_seen, listener, probe_code
+
+pytestmark = pytest.mark.skipif(
+    sandbox.isolation_mode() != sandbox.ISOLATED and not IN_CI,
+    reason="the zygote needs root and Linux namespaces (where bubblewrap isolates as root)",
+)
+UID = 61997
+
+
+@pytest.fixture(scope="module")
+def zygote(tmp_path_factory):
+    site = sandbox.build_kernel_site(tmp_path_factory.mktemp("site")).parent
+    running = start_zygote(tmp_path_factory.mktemp("zygote"), sandbox.zygote_env(site))
+    yield running, site
+    running.stop()
+
+
+def _jail(tmp_path: Path, zygote, env: dict | None = None) -> tuple[sandbox.Jail, Path]:
+    running, site = zygote
+    ipc = Path(tmp_path) / "ipc"
+    ipc.mkdir()
+    os.chown(ipc, UID, UID)
+    os.chmod(ipc, 0o700)
+    jail = sandbox.Jail(
+        sandbox.ISOLATED, UID, str(ipc), str(site), env=env or sandbox.kernel_env(),
+        zygote=str(running.socket),
+    )  # fmt: skip
+    return jail, ipc
+
+
+class Kernel:
+    """A kernel started as a unit starts it (kernelspec through autograder.sandbox)."""
+
+    def __init__(self, tmp_path: Path, zygote):
+        from jupyter_client import KernelManager
+
+        self.jail, self.ipc = _jail(tmp_path, zygote)
+        args = ["--memory", str(2**31), "--nproc", "64"]
+        args += ["--jail", str(self.jail.write(tmp_path / "jail.json"))]
+        spec = sandbox.write_kernelspec(tmp_path / "jupyter", args, sandbox.kernel_env())
+        os.environ["JUPYTER_PATH"] = str(spec)
+        self.manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(self.ipc / "k"))
+        self.manager.start_kernel()
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=60)
+
+    def run(self, code: str) -> str:
+        out: list[str] = []
+
+        def hook(msg):
+            if msg["msg_type"] == "stream":
+                out.append(msg["content"]["text"])
+            elif msg["msg_type"] == "error":
+                out.append("\n".join(msg["content"]["traceback"]))
+
+        reply = self.client.execute_interactive(code, timeout=60, output_hook=hook)
+        assert reply["content"]["status"] == "ok", "".join(out)
+        return "".join(out)
+
+    def stop(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+
+
+@pytest.fixture
+def kernel(tmp_path, zygote):
+    started = Kernel(tmp_path, zygote)
+    yield started
+    started.stop()
+
+
+def test_a_kernel_from_the_zygote_starts_with_the_imports_done_and_nothing_of_the_grader(
+    kernel,
+):
+    code = (
+        "import sys\n"
+        "print(sorted(m for m in ('torch', 'coursekit', 'matplotlib') if m in sys.modules))\n"
+        "print([m for m in sys.modules if m.startswith(('autograder', 'nbgrader', 'pytest'))])"
+    )
+    preloaded, grader = kernel.run(code).splitlines()
+    assert preloaded == "['coursekit', 'matplotlib', 'torch']"
+    assert grader == "[]", "the zygote loaded the grader: its kernels would hold it"
+
+
+def test_a_kernel_from_the_zygote_sees_only_its_own_world(kernel):
+    port = listener()
+    kernel.run(probe_code(kernel.ipc / "seen.json", port.getsockname()[1]))
+    port.close()
+    check_seen(
+        json.loads((kernel.ipc / "seen.json").read_text()), kernel.ipc, sandbox.ISOLATED, True
+    )
+
+
+def test_what_one_kernel_leaves_the_next_never_sees(tmp_path, zygote):
+    (tmp_path / "a").mkdir()
+    first = Kernel(tmp_path / "a", zygote)
+    drawn = first.run(
+        "import coursekit, torch, numpy\n"
+        "print(numpy.random.rand(), torch.rand(1).item())\n"
+        "coursekit.LEFT_BEHIND = 1\n"
+        "torch.set_default_dtype(torch.float64)\n"
+        "numpy.random.seed(0)\n"
+        "open('/tmp/left', 'w').write('x'); open('/home/student/left', 'w').write('x')\n"
+    )
+    first.stop()
+    (tmp_path / "b").mkdir()
+    second = Kernel(tmp_path / "b", zygote)
+    seen = second.run(
+        "import os, coursekit, torch, numpy\n"
+        "print(numpy.random.rand(), torch.rand(1).item())\n"
+        "print(hasattr(coursekit, 'LEFT_BEHIND'), torch.get_default_dtype(),\n"
+        "      os.path.exists('/tmp/left'), os.path.exists('/home/student/left'),\n"
+        "      numpy.random.rand() == numpy.random.RandomState(0).rand())\n"
+    )
+    second.stop()
+    seen = seen.split()
+    assert seen[2:] == ["False", "torch.float32", "False", "False", "False"], seen
+    # seeded afresh, as a new interpreter is: sibling kernels draw different numbers
+    assert drawn.split()[0] != seen[0] and drawn.split()[1] != seen[1], (drawn, seen)
+
+
+def test_the_jail_dies_with_its_client(tmp_path, zygote):
+    """The kernel manager kills the launcher (its kernel's process): the jail goes too."""
+    jail, ipc = _jail(tmp_path, zygote)
+    code = (
+        "import time\n"
+        f"open({str(ipc / 'started')!r}, 'w').write('x')\n"
+        "time.sleep(3)\n"
+        f"open({str(ipc / 'outlived')!r}, 'w').write('x')\n"
+    )
+    args = ["--jail", str(jail.write(tmp_path / "j")), "--", sys.executable, "-c", code]
+    launcher = subprocess.Popen([sys.executable, "-m", "autograder.sandbox", *args])
+    for _ in range(300):
+        if (ipc / "started").exists():
+            break
+        time.sleep(0.05)
+    assert (ipc / "started").exists()
+    launcher.send_signal(signal.SIGKILL)
+    launcher.wait()
+    time.sleep(4)
+    assert not (ipc / "outlived").exists(), "the jail outlived the kernel manager's process"
+
+
+def test_only_the_graders_user_may_ask(zygote):
+    running, _ = zygote
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # another user knocks
+        os.close(read)
+        try:
+            os.setresuid(UID, UID, UID)
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            conn.connect(str(running.socket))
+            conn.sendall(b'{"plan": {}}\n')
+            os.write(write, conn.recv(4096))
+        except OSError as exc:
+            os.write(write, f"could not connect: {exc}".encode())
+        os._exit(0)
+    os.close(write)
+    answer = os.read(read, 4096).decode()
+    os.waitpid(child, 0)
+    assert "refused" in answer or "could not connect" in answer, answer
+
+
+def test_a_request_it_cannot_serve_falls_back_to_bubblewrap(tmp_path, zygote, capfd):
+    """A kernel whose hash seed differs from the zygote's cannot be forked from it."""
+    jail, ipc = _jail(tmp_path, zygote, env={**sandbox.kernel_env(), "PYTHONHASHSEED": "1"})
+    code = f"open({str(ipc / 'ran')!r}, 'w').write('x')"
+    args = ["--jail", str(jail.write(tmp_path / "j")), "--", sys.executable, "-c", code]
+    done = subprocess.run([sys.executable, "-m", "autograder.sandbox", *args], timeout=60)
+    assert done.returncode == 0 and (ipc / "ran").exists()
+    assert "PYTHONHASHSEED" in capfd.readouterr().err
+
+
+def test_no_zygote_means_none(tmp_path):
+    plan = {"steps": [], "env": {}, "chdir": "/", "uid": UID}
+    assert launch(str(tmp_path / "nothing-here"), plan, ["true"], {}) is None
