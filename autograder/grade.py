@@ -253,13 +253,17 @@ class ClassGrader:
             build_kernel_site(scratch / "kernel-site")  # what of autograder a kernel sees
             if pending and self.options.zygote and self.isolation == ISOLATED:
                 self._zygote = start_zygote(scratch / "zygote", zygote_env(scratch / "kernel-site"))
+                if self.options.progress:
+                    print("kernels: forked from a preloaded zygote into that jail", file=sys.stderr)
             self._grade(pending, templates, scratch, workers)
             self._gradebook_ready.result()  # exists for export even when nothing was pending
         finally:
             setup.shutdown(cancel_futures=True)
             if self._zygote is not None:
-                self._zygote.stop()
+                ended = self._zygote.stop()
                 self._zygote = None
+                if ended:  # its units' kernels were started under bubblewrap (report.json)
+                    print(f"warning: the kernel zygote ended early ({ended})", file=sys.stderr)
             if os.environ.get("AUTOGRADER_KEEP_WORK"):  # to inspect what a kernel saw
                 print(f"kept the work folders in {scratch}", file=sys.stderr)
             else:

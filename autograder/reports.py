@@ -20,6 +20,7 @@ REPORT_KEYS = (
     "cells",
     "feedback",
     "isolation",
+    "kernels",  # how each kernel was started: zygote, bubblewrap (and why), limits only
 )
 
 

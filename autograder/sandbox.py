@@ -56,6 +56,7 @@ MODE_TEXT = {
     "memory, process and time limits apply (install Debian's bubblewrap, grade as root)",
 }
 SCRATCH_PREFIX = "gf-grade-"  # the grader's scratch folders (autograder.grade)
+LAUNCHES = "launches"  # beside the jail's file: how each kernel of the unit was started
 
 
 @dataclass
@@ -171,14 +172,27 @@ def _private_connection_file(jail: Jail, kernel: list[str]) -> list[str]:
 
 
 def _forked_from_zygote(jail: Jail, opts: argparse.Namespace, kernel: list[str]) -> None:
-    """Have the zygote fork the kernel into the same jail; exit with the kernel's code."""
-    from autograder.zygote.client import launch
+    """Have the zygote fork the kernel into the same jail and exit with the kernel's code;
+    return (having said why) where it could not."""
+    from autograder.zygote.client import Unavailable, launch
 
     limits = {"memory": opts.memory, "nproc": opts.nproc, "cpus": opts.cpus}
     limits["fsize"] = jail.tmp_bytes
-    code = launch(jail.zygote, jail_plan(jail).to_json(), kernel, limits)
-    if code is not None:
-        raise SystemExit(code)
+    try:
+        code = launch(
+            jail.zygote, jail_plan(jail).to_json(), kernel, limits, lambda: _note(opts, "zygote")
+        )
+    except Unavailable as exc:
+        _note(opts, f"bubblewrap ({exc})")
+        print(f"autograder.sandbox: {exc}: the kernel starts under bubblewrap", file=sys.stderr)
+        return
+    raise SystemExit(code)
+
+
+def _note(opts: argparse.Namespace, how: str) -> None:
+    """Say how the kernel was started, in LAUNCHES beside the jail's file (the unit reads it)."""
+    with open(opts.jail.with_name(LAUNCHES), "a") as launches:
+        launches.write(how + "\n")
 
 
 def kernel_env() -> dict[str, str]:
@@ -222,10 +236,14 @@ def main(argv: list[str] | None = None) -> None:
     opts, kernel = _parse(sys.argv[1:] if argv is None else argv)
     if opts.jail is not None:
         jail = Jail(**json.loads(opts.jail.read_text()))
-        if jail.mode != LIMITS_ONLY:
+        if jail.mode == LIMITS_ONLY:
+            _note(opts, "limits only")
+        else:
             kernel = _private_connection_file(jail, kernel)
             if jail.zygote and jail.mode == ISOLATED:
                 _forked_from_zygote(jail, opts, kernel)  # returns only where it could not
+            else:
+                _note(opts, "bubblewrap")
             kernel = bwrap_argv(jail, kernel)
         _nothing_inherited()
         # no file the kernel writes may outgrow its tmpfs (its only writable places)

@@ -81,6 +81,8 @@ class UnitResult:
     executing_seconds: float | None = None
     # where the unit's time went: prepare, kernel_start, setup_cell, execute, judge, feedback
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    # how each kernel of the unit was started: "zygote", "bubblewrap (why)", "limits only"
+    kernels: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -218,7 +220,7 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
     from autograder.config import course_config
     from autograder.nbgrader_run import NbgraderFailed
     from autograder.rebuild import InvalidSubmission, load_submission, rebuild
-    from autograder.sandbox import remove_shared_folder
+    from autograder.sandbox import LAUNCHES, remove_shared_folder
 
     started = time.perf_counter()
     phases: dict[str, float] = {}
@@ -288,6 +290,8 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
         )
     finally:
         remove_shared_folder(ipc)
+    launches = root / LAUNCHES
+    kernels = launches.read_text().splitlines() if launches.exists() else []
     phases["autograde"] = time.perf_counter() - started - phases["prepare"]
     phases.update(BoundedExecute.phases)
     phases["execute"] = BoundedExecute.seconds or 0.0
@@ -318,6 +322,7 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
         feedback,
         BoundedExecute.seconds,
         {k: round(v, 3) for k, v in phases.items()},
+        kernels,
     )
 
 

@@ -13,6 +13,8 @@ Measured, in this order:
 1. `autograder grade --workers N` on the class (grades, feedback, reports), with the
    masters' grading plans (autograder.plan);
 2. the same with `--no-plan` (every cell run);
+2b. the same with `--no-zygote` (plans, but every kernel started afresh under bubblewrap,
+   its imports paid in each unit; autograder.zygote);
 3. nbgrader's CLI, one notebook after another: `autograde`, then `generate_feedback`
    (the same deliverables as 1);
 4. the overhead, from the units of runs 1 and 2: each unit's wall time minus the time
@@ -74,11 +76,9 @@ def make_class(course: Course, students: int, root: Path) -> dict[tuple[str, str
     return kinds
 
 
-def time_ours(
-    submissions: Path, out: Path, workers: int, plans: bool = True
-) -> tuple[float, list[dict]]:
-    """Wall time of `autograder grade` (``plans``: with the masters' grading plans), and its
-    units' results."""
+def time_ours(submissions: Path, out: Path, workers: int, *flags: str) -> tuple[float, list[dict]]:
+    """Wall time of `autograder grade` (with ``flags``: ``--no-plan``, ``--no-zygote``), and
+    its units' results."""
     start = time.perf_counter()
     subprocess.run(
         [
@@ -92,7 +92,7 @@ def time_ours(
             "--workers",
             str(workers),
             "--quiet",
-            *([] if plans else ["--no-plan"]),
+            *flags,
         ],
         check=True,
         stdout=subprocess.DEVNULL,
@@ -187,17 +187,23 @@ def main() -> None:
         n = len(kinds)
         ours, units = time_ours(tmp / "class", tmp / "ours", args.workers)
         print(f"autograder grade: {ours:.1f} s for {n} notebooks", flush=True)
-        ours_all, units_all = time_ours(tmp / "class", tmp / "all", args.workers, plans=False)
+        ours_all, units_all = time_ours(tmp / "class", tmp / "all", args.workers, "--no-plan")
         print(f"autograder grade --no-plan: {ours_all:.1f} s", flush=True)
+        fresh, units_fresh = time_ours(tmp / "class", tmp / "fresh", args.workers, "--no-zygote")
+        print(f"autograder grade --no-zygote: {fresh:.1f} s", flush=True)
         theirs = time_nbgrader(course, tmp / "class", tmp / "nbgrader")
         print(f"nbgrader: {theirs}", flush=True)
-    same = {(u["student"], u["lesson"]): u["score"] for u in units} == {
-        (u["student"], u["lesson"]): u["score"] for u in units_all
-    }
+    scores = [
+        {(u["student"], u["lesson"]): u["score"] for u in run}
+        for run in (units, units_all, units_fresh)
+    ]
+    same = scores[0] == scores[1]
+    same_fresh = scores[0] == scores[2]
     autograde = theirs["autograde"]
     both = autograde + theirs["generate_feedback"]
     busy = sum(u["seconds"] for u in units) / (args.workers * ours)
     phases = _phases(units)
+    fresh_phases = _phases(units_fresh)
     lines = [
         "# Grading a class",
         "",
@@ -216,14 +222,17 @@ def main() -> None:
         f"{both:.1f} s | {both / n:.1f} s | **{both / ours:.2f}×** |",
         f"| `autograder grade --workers {args.workers} --no-plan` (every cell) | "
         f"{ours_all:.1f} s | {ours_all / n:.1f} s | {ours_all / ours:.2f}× |",
-        f"| `autograder grade --workers {args.workers}` (grading plans; grades, feedback, "
-        f"reports) | {ours:.1f} s | {ours / n:.1f} s | |",
+        f"| `autograder grade --workers {args.workers} --no-zygote` (every kernel started "
+        f"afresh under bubblewrap) | {fresh:.1f} s | {fresh / n:.1f} s | {fresh / ours:.2f}× |",
+        f"| `autograder grade --workers {args.workers}` (grading plans, kernels forked from the "
+        f"zygote; grades, feedback, reports) | {ours:.1f} s | {ours / n:.1f} s | |",
         "",
         f"Goal ≥ 5×: {'met' if autograde / ours >= 5 else 'not met'} against `autograde` alone "
         f"({autograde / ours:.2f}×), {'met' if both / ours >= 5 else 'not met'} against the "
         f"same deliverables ({both / ours:.2f}×). Without plans: {autograde / ours_all:.2f}× "
         f"and {both / ours_all:.2f}×. Grades with and without plans: "
-        f"{'identical' if same else 'DIFFERENT'}. The workers were busy {busy:.0%} of the "
+        f"{'identical' if same else 'DIFFERENT'}; with and without the zygote: "
+        f"{'identical' if same_fresh else 'DIFFERENT'}. The workers were busy {busy:.0%} of the "
         "run with plans (the rest: set-up and the last unit).",
         "",
         "**Overhead per notebook** beyond executing it: each unit's wall time (as its worker "
@@ -253,7 +262,7 @@ def main() -> None:
         f"| prepare | {phases['prepare']:.2f} | copy the lesson's template, rebuild the notebook "
         "from the submission's answers, write the jail's kernelspec |",
         f"| kernel start | {phases['kernel_start']:.2f} | nbclient starts the jailed kernel "
-        "(bubblewrap, ipykernel) until it answers |",
+        "(forked from the zygote into its jail) until it answers |",
         f"| set-up cell | {phases['setup_cell']:.2f} | the lesson's first cell: imports "
         "(torch, coursekit, matplotlib), seeds, data |",
         f"| rest of execution | {phases['execute']:.2f} | the cells that run: solutions, "
@@ -263,6 +272,12 @@ def main() -> None:
         f"| feedback | {phases['feedback']:.2f} | nbgrader's generate_feedback (HTML), sanitised |",
         f"| rest | {phases['rest']:.2f} | the unit's process (forked), nbgrader's autograde "
         "around Execute (gradebook, preprocessors), kernel shutdown |",
+        "",
+        f"With `--no-zygote` the same phases took: kernel start {fresh_phases['kernel_start']:.2f} "
+        f"s, set-up cell {fresh_phases['setup_cell']:.2f} s, rest of execution "
+        f"{fresh_phases['execute']:.2f} s, rest {fresh_phases['rest']:.2f} s (each kernel "
+        "imports torch, coursekit and matplotlib itself, and torch._dynamo at its first "
+        "optimizer).",
         "",
     ]
     RESULTS.mkdir(exist_ok=True)

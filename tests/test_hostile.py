@@ -20,6 +20,7 @@ from autograder.cli import main
 from autograder.course import REPO_DIR, Course
 from autograder.protocol import REPORT_MIME
 from autograder.release import release
+from autograder.sandbox import ISOLATED, isolation_mode
 from tests.conftest import FIXTURE_COURSE, with_answers
 
 pytestmark = pytest.mark.slow
@@ -305,6 +306,10 @@ def test_the_class_is_graded_and_the_run_succeeds(graded):
     assert not [r for r in graded["results"].values() if r["status"] == "grader_error"]
     assert graded["results"]["good"]["score"] == 3
     assert graded["results"]["blank"]["score"] == 0
+    if isolation_mode() == ISOLATED:  # every kernel forked from the zygote, none fell back
+        kernels = {s: r.get("kernels") for s, r in graded["results"].items() if r["kernels"]}
+        assert len(kernels) > len(graded["results"]) // 2, kernels
+        assert all(k == ["zygote"] for k in kernels.values()), kernels
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from autograder import sandbox
-from autograder.zygote.client import launch
+from autograder.zygote.client import Unavailable, launch
 from autograder.zygote.client import start as start_zygote
 from tests.conftest import IN_CI
 from tests.jail_probe import check_seen, listener, probe_code
@@ -196,8 +196,10 @@ def test_a_request_it_cannot_serve_falls_back_to_bubblewrap(tmp_path, zygote, ca
     done = subprocess.run([sys.executable, "-m", "autograder.sandbox", *args], timeout=60)
     assert done.returncode == 0 and (ipc / "ran").exists()
     assert "PYTHONHASHSEED" in capfd.readouterr().err
+    assert (tmp_path / "launches").read_text().startswith("bubblewrap (the zygote did not")
 
 
-def test_no_zygote_means_none(tmp_path):
+def test_without_a_zygote_nothing_starts(tmp_path):
     plan = {"steps": [], "env": {}, "chdir": "/", "uid": UID}
-    assert launch(str(tmp_path / "nothing-here"), plan, ["true"], {}) is None
+    with pytest.raises(Unavailable, match="no zygote"):
+        launch(str(tmp_path / "nothing-here"), plan, ["true"], {}, lambda: None)

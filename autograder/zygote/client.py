@@ -3,8 +3,8 @@
 ``start`` runs ``server.py`` beside this file as a fresh interpreter (never forked from the
 grader: it must hold nothing of the grader's) with the kernels' own environment.
 ``launch`` is what ``autograder.sandbox`` does instead of exec'ing bubblewrap when a unit
-has a zygote: it returns the kernel's exit code, or None when the zygote could not start
-the kernel (the caller then starts it under bubblewrap, as without a zygote).
+has a zygote: it returns the kernel's exit code, or raises Unavailable when the zygote could
+not start the kernel (the caller then starts it under bubblewrap, as without a zygote).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,9 +28,16 @@ class Zygote:
     socket: Path
     process: subprocess.Popen
 
-    def stop(self) -> None:
+    def stop(self) -> str:
+        """Stop it; returns "" or, when it had ended by itself, the end of its log."""
+        ended = self.process.poll() is not None
         self.process.kill()
         self.process.wait()
+        if not ended:
+            return ""
+        log = self.socket.with_name("zygote.log")
+        tail = log.read_text(errors="replace")[-600:] if log.exists() else ""
+        return f"exit {self.process.returncode}: {tail.strip()}"
 
 
 def start(folder: Path, env: dict[str, str]) -> Zygote:
@@ -62,19 +70,21 @@ def start(folder: Path, env: dict[str, str]) -> Zygote:
     return Zygote(path, process)
 
 
-def _say(text: str) -> None:
-    print(f"autograder.sandbox: {text}", file=sys.stderr, flush=True)
+class Unavailable(Exception):
+    """The zygote could not start the kernel (the reason is the message): start it otherwise."""
 
 
-def launch(path: str, plan: dict, argv: list[str], limits: dict) -> int | None:
+def launch(
+    path: str, plan: dict, argv: list[str], limits: dict, started: Callable[[], None]
+) -> int:
     """Ask the zygote at ``path`` to start ``argv`` in the jail of ``plan`` with ``limits``;
-    wait for it to end and return its exit code. None: it was not started."""
+    call ``started`` once it runs, wait for it to end and return its exit code. Raises
+    Unavailable when it was not started."""
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(path)
     except OSError as exc:
-        _say(f"no zygote at {path} ({exc.strerror}): starting the kernel under bubblewrap")
-        return None
+        raise Unavailable(f"no zygote at {path}: {exc.strerror}") from None
     payload = json.dumps({"plan": plan, "argv": argv, "limits": limits}).encode() + b"\n"
     namespace = os.open("/proc/self/ns/mnt", os.O_RDONLY)
     try:
@@ -85,7 +95,7 @@ def launch(path: str, plan: dict, argv: list[str], limits: dict) -> int | None:
     answers = conn.makefile("rb")
     first = json.loads(answers.readline() or b'{"error": "the zygote closed the connection"}')
     if "started" not in first:
-        _say(f"the zygote did not start the kernel ({first.get('error')}): under bubblewrap")
-        return None
+        raise Unavailable(f"the zygote did not start the kernel: {first.get('error')}")
+    started()
     last = answers.readline()
     return json.loads(last)["exit"] if last else 1
