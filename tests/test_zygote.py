@@ -101,11 +101,18 @@ def test_a_kernel_from_the_zygote_starts_with_the_imports_done_and_nothing_of_th
     code = (
         "import sys\n"
         "print(sorted(m for m in ('torch', 'coursekit', 'matplotlib') if m in sys.modules))\n"
-        "print([m for m in sys.modules if m.startswith(('autograder', 'nbgrader', 'pytest'))])"
+        "print([m for m in sys.modules if m.startswith(('autograder', 'nbgrader', 'pytest'))])\n"
+        "print(sys.flags.hash_randomization, hash('abc'), [p for p in sys.path if 'zygote' in p])"
     )
-    preloaded, grader = kernel.run(code).splitlines()
+    preloaded, grader, interpreter = kernel.run(code).splitlines()
     assert preloaded == "['coursekit', 'matplotlib', 'torch']"
     assert grader == "[]", "the zygote loaded the grader: its kernels would hold it"
+    # as a kernel started afresh with the jail's PYTHONHASHSEED=0: the same hashes
+    fresh = subprocess.run(
+        [sys.executable, "-c", "import sys; print(sys.flags.hash_randomization, hash('abc'), [])"],
+        env={"PYTHONHASHSEED": "0"}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert interpreter == fresh.stdout.strip(), (interpreter, fresh.stdout)
 
 
 def test_a_kernel_from_the_zygote_sees_only_its_own_world(kernel):

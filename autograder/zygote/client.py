@@ -50,7 +50,9 @@ def start(folder: Path, env: dict[str, str]) -> Zygote:
     path = folder / "sock"
     path.unlink(missing_ok=True)
     log = open(folder / "zygote.log", "wb")  # noqa: SIM115 -- the child's, closed below
-    argv = [sys.executable, "-I", str(SERVER), str(path), str(folder / "root")]
+    # not -I (it implies -E: PYTHONHASHSEED would be ignored, and every kernel's hash seed
+    # random); the environment is ours alone. -s: no user site of the host's.
+    argv = [sys.executable, "-s", str(SERVER), str(path), str(folder / "root")]
     process = subprocess.Popen(
         argv,
         env=env,

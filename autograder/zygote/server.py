@@ -1,7 +1,7 @@
 """The kernel zygote: a process that has imported what every graded kernel imports, once,
 and forks each unit's kernel from that state into a jail of its own.
 
-``python -I server.py SOCKET STAGING`` (started by ``autograder.zygote.client.start``, as
+``python -s server.py SOCKET STAGING`` (started by ``autograder.zygote.client.start``, as
 root, with the kernels' environment and nothing of the grader's). It imports only the
 standard library, ``walls`` beside it and ``PRELOAD``: never the grader, its masters or its
 verdicts, so a kernel forked from it holds nothing a student may not see.
@@ -31,7 +31,9 @@ import socket
 import struct
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+if sys.path[0] != HERE:
+    sys.path.insert(0, HERE)
 import walls  # noqa: E402 -- beside this file, not through the autograder package
 
 PRELOAD = [
@@ -110,6 +112,8 @@ def _fresh_interpreter_state() -> None:
         sys.modules["numpy"].random.seed()
     if "torch" in sys.modules:
         sys.modules["torch"].seed()
+    while HERE in sys.path:  # the kernel's path is a kernel's, not the zygote's
+        sys.path.remove(HERE)
     importlib.invalidate_caches()
     sys.path_importer_cache.clear()
     mpl = sys.modules.get("matplotlib")
