@@ -48,6 +48,7 @@ PRELOAD = [
     "matplotlib_inline.backend_inline",
     "ipykernel.kernelapp",
     "ipykernel.ipkernel",
+    "ipykernel.debugger",  # debugpy: imported by every kernel's set-up, 0.06 s
     "coursekit",
 ]
 MAX_REQUEST = 2**20
