@@ -125,6 +125,8 @@ def test_dead_relu_names_the_layer_and_when():
     assert d.top == "dead_relu", repr(d)
     f = d["dead_relu"]
     assert f.layers == ("layer2",) and f.step == 30 and "60%" in f.evidence
+    # the share is the end's, the step the first above the limit: the evidence says which
+    assert "over the last third of the run (above 40% from step 30)" in f.evidence, f.evidence
 
 
 def test_saturation():
@@ -139,6 +141,14 @@ def test_learning_rate_too_high_and_too_low():
     assert low.top == "lr_too_low" and "at most 1e-06" in low["lr_too_low"].evidence
     still = diagnose(craft(update=lambda s, i: 0.0))
     assert still.top == "lr_too_low" and "is 0: no weight moves" in still["lr_too_low"].evidence
+    assert low["lr_too_low"].step == 0  # too small from the first step
+
+
+def test_steps_that_stop_late_are_dated_when_they_stop():
+    """Healthy steps, then none (dead units pass no gradient): too low only from then on."""
+    stops = diagnose(craft(update=lambda s, i: 1e-3 if s < 12 else 0.0))
+    f = stops["lr_too_low"]
+    assert f.step == 12, repr(stops)
 
 
 def test_overfitting_needs_validation_and_names_the_epoch():

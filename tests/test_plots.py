@@ -6,11 +6,14 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from coursekit import data, models, plots
 from coursekit.monitor import GradientMonitor
+from coursekit.plots import style
 from coursekit.train import TrainHistory
 
 
@@ -176,3 +179,27 @@ def test_no_run_is_drawn_in_the_grey_of_reference_lines():
     rgb = [matplotlib.colors.to_rgb(c) for c in COLORS]
     assert all(max(c) - min(c) > 0.2 for c in rgb), "a grey run looks like a guide line"
     assert len(set(COLORS)) == len(COLORS)
+
+
+def test_a_run_keeps_its_colour_from_figure_to_figure():
+    runs = {f"colour run {name}": [1.0, 2.0] for name in "ABCDEF"}
+    first = [line.get_color() for line in plots.curves(runs).axes[0].get_lines()]
+    # B and D left out, the rest in another order, on another kind of figure
+    later = {k: runs[k] for k in ("colour run F", "colour run A", "colour run E")}
+    fig = plots.layer_metric(later, "grad_norm")
+    drawn = {line.get_label(): line.get_color() for line in fig.axes[0].get_lines()}
+    assert drawn["colour run F"] == first[5] and drawn["colour run A"] == first[0], drawn
+    assert drawn["colour run E"] == first[4]
+
+
+@given(st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=8, unique=True))
+def test_the_curves_of_one_figure_never_share_a_colour(labels):
+    colors = style.series_colors(labels)
+    assert len(set(colors)) == len(labels)
+    assert style.series_colors(labels) == colors  # and they keep them
+
+
+def test_steps_counted_from_0_say_the_step_diagnose_names():
+    fig = plots.curves({"steps": [1.0, 2.0, 3.0, float("nan")]}, xlabel="step", start=0)
+    line = fig.axes[0].get_lines()[-1]
+    assert list(line.get_xdata()) == [0, 1, 2] and "not finite at 3" in line.get_label()

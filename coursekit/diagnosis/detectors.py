@@ -112,7 +112,10 @@ def _share_finding(run: _Run, kind: str, metric: str, limit: float, what: str) -
     i = _first(values[:, worst] >= limit)
     at_start = bool(np.isfinite(values[0]).any() and np.nanmax(values[0]) >= limit)
     i = 0 if i is None else i
-    evidence = f"{level[worst]:.0%} of {run.layers[worst]}'s {what} from step {int(run.steps[i])}"
+    evidence = (
+        f"{level[worst]:.0%} of {run.layers[worst]}'s {what} over the last third of the run "
+        f"(above {limit:.0%} from step {int(run.steps[i])})"
+    )
     if hit.sum() > 1:
         evidence += f"; {int(hit.sum())} layers at {limit:.0%} or more"
     return Finding(
@@ -176,7 +179,12 @@ def _lr_too_low(run: _Run) -> Finding | None:
     if progress is not None:
         evidence += f"; loss at {progress:.0%} of its start"
         numbers["loss_progress"] = progress
-    return Finding("lr_too_low", tuple(run.layers), int(run.steps[0]), None, evidence, numbers)
+    ratios = run.metric["update_ratio"]  # (S, L)
+    largest = np.where(np.isfinite(ratios), ratios, 0.0).max(axis=1)  # (S,)
+    above = np.flatnonzero(largest >= _LIMITS["update_low"])
+    # from the step after the last one at which some layer still moved enough
+    i = 0 if len(above) == 0 else min(int(above[-1]) + 1, len(largest) - 1)
+    return Finding("lr_too_low", tuple(run.layers), int(run.steps[i]), None, evidence, numbers)
 
 
 def _overfitting(run: _Run) -> Finding | None:

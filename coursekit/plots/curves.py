@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from coursekit.plots.style import COLORS, figure, legend
+from coursekit.plots.style import figure, legend, series_colors
 
 
 def _finish_curves(ax, *, log: bool, integer_x: bool, xlabel: str, ylabel: str, title: str) -> None:
@@ -30,18 +30,23 @@ def curves(
     ylabel: str = "",
     title: str = "",
     log: bool = False,
+    start: int = 1,
 ) -> Figure:
-    """One line per label. Non-finite points are left out (a NaN run simply stops)."""
+    """One line per label. Non-finite points are left out (a NaN run simply stops).
+
+    ``start``: the x of each series' first point when ``x`` is not given: 1 counts epochs,
+    0 counts steps as the monitor and ``coursekit.diagnose`` do."""
     if not series:
         raise ValueError("series must hold at least one curve")
     fig, (ax,) = figure()
+    colors = series_colors(series)
     for i, (label, values) in enumerate(series.items()):
         ys = np.asarray(values, dtype=float)
-        xs = np.asarray(x, dtype=float) if x is not None else np.arange(1, len(ys) + 1)
+        xs = np.asarray(x, dtype=float) if x is not None else np.arange(len(ys)) + start
         if len(xs) != len(ys):
             raise ValueError(f"x has {len(xs)} points but series {label!r} has {len(ys)}")
         ok = np.isfinite(ys)
-        color = COLORS[i % len(COLORS)]
+        color = colors[i]
         if not ok.all():  # a run that blew up: say where, and mark it
             first = xs[int(np.argmax(~ok))]
             label = f"{label} (not finite at {first:g})"
@@ -66,8 +71,9 @@ def training_curves(histories, *, title: str = "") -> Figure:
 
     handles = []
     losses = []
+    colors = series_colors(histories)
     for i, (label, h) in enumerate(histories.items()):
-        color = COLORS[i % len(COLORS)]
+        color = colors[i]
         epochs = np.arange(1, h.epochs + 1)
         ax_loss.plot(epochs, h.train_loss, "-", color=color)
         ax_loss.plot(epochs, h.val_loss, "--", color=color)
@@ -121,6 +127,7 @@ def bands(
     if not runs:
         raise ValueError("runs must hold at least one label")
     fig, (ax,) = figure()
+    colors = series_colors(runs)
     for i, (label, values) in enumerate(runs.items()):
         arr = np.asarray(values, dtype=float)
         if arr.ndim != 2 or arr.shape[0] < 1:
@@ -135,7 +142,7 @@ def bands(
         with np.errstate(all="ignore"):
             middle = np.nanmedian(masked[:, ok], axis=0)
             low, high = np.nanmin(masked[:, ok], axis=0), np.nanmax(masked[:, ok], axis=0)
-        color = COLORS[i % len(COLORS)]
+        color = colors[i]
         n = arr.shape[0]
         marker = "o" if arr.shape[1] < 30 else None
         ax.plot(xs[ok], middle, "-", marker=marker, ms=3, color=color, label=f"{label} ({n} runs)")

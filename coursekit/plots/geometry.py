@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from coursekit._arrays import to_numpy
-from coursekit.plots.style import COLORS, figure
+from coursekit.plots.style import COLORS, figure, series_colors
 
 
 def decision_boundary(
@@ -156,9 +156,10 @@ def vectors(
         raise ValueError("arrows must hold at least one vector")
     fig, (ax,) = figure(width=4.6, height=4.6)
     extent = 0.0
+    colors = series_colors(arrows)
     for i, (label, vec) in enumerate(arrows.items()):
         x, y = (float(v) for v in to_numpy(vec).ravel()[:2])
-        color = COLORS[i % len(COLORS)]
+        color = colors[i]
         ax.annotate("", (x, y), (0, 0), arrowprops={"arrowstyle": "->", "color": color, "lw": 2})
         ax.plot([], [], color=color, lw=2, label=f"{label} ({x:.2f}, {y:.2f})")
         extent = max(extent, abs(x), abs(y))

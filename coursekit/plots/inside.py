@@ -17,7 +17,7 @@ from matplotlib.ticker import MaxNLocator
 
 from coursekit._arrays import to_numpy
 from coursekit.monitor import History
-from coursekit.plots.style import COLORS, figure
+from coursekit.plots.style import figure, series_colors
 
 #: The update : data ratio a healthy layer moves by per step (a rule of thumb, not a law).
 GUIDE_RATIO = 1e-3
@@ -139,7 +139,7 @@ def unit_states(
     if not filled:
         raise ValueError("no run has a saturated or dead share: monitor with activations=True")
     fig, axes = figure(1, len(filled), width=4.2 if len(filled) > 1 else 6.0)
-    colors = {label: COLORS[i % len(COLORS)] for i, label in enumerate(runs)}
+    colors = dict(zip(runs, series_colors(runs), strict=True))
     for ax, (metric, ylabel, lines) in zip(axes, filled, strict=True):
         for label, (layers, values) in lines.items():
             ax.plot(layers, values, "o-", ms=3, color=colors[label], label=label)

@@ -12,7 +12,7 @@ from matplotlib.ticker import MaxNLocator
 from coursekit._arrays import to_numpy
 from coursekit.monitor import METRICS, History
 from coursekit.plots.curves import curves
-from coursekit.plots.style import COLORS, figure, legend
+from coursekit.plots.style import COLORS, figure, legend, series_colors
 
 
 def _as_series(data: History | Mapping, metric: str) -> dict[str, list[float]]:
@@ -57,10 +57,11 @@ def layer_metric(
     series = _as_series(data, metric)
     fig, (ax,) = figure()
     zeros_marked = False
+    colors = series_colors(series)
     for i, (label, values) in enumerate(series.items()):
         values = np.asarray(values, dtype=float)
         layers = np.arange(1, len(values) + 1)
-        color = COLORS[i % len(COLORS)]
+        color = colors[i]
         ax.plot(
             layers,
             np.where(values > 0, values, np.nan) if log else values,

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from coursekit.plots.style import COLORS, figure
+from coursekit.plots.style import figure, series_colors
 
 METRICS = ("acc", "loss")
 
@@ -60,10 +60,11 @@ def regularisers(
         raise ValueError(f"stops names labels that are not in runs: {sorted(unknown)}")
     fig, axes = figure(1, 2, width=4.2)
     handles = []
+    colors = series_colors(runs)
     for i, (label, histories) in enumerate(runs.items()):
         if len(histories) == 0:
             raise ValueError(f"runs[{label!r}] holds no run")
-        color = COLORS[i % len(COLORS)]
+        color = colors[i]
         marks = stops.get(label)
         if marks is not None and len(marks) != len(histories):
             raise ValueError(f"stops[{label!r}] needs one (kept, stopped) pair per run")

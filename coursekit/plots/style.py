@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import matplotlib as mpl
 from matplotlib.figure import Figure
 
@@ -18,6 +20,7 @@ STYLE = {
 }
 # no grey: grey is for reference and guide lines (``curves.reference``, chance, 1e-3)
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#e377c2"]
+_REMEMBERED: dict[str, str] = {}  # label -> its colour, for every later figure of the kernel
 #: from this many entries on, a legend goes beside the axes: inside, it would hide curves
 LEGEND_OUTSIDE_FROM = 5
 
@@ -42,3 +45,25 @@ def legend(ax) -> None:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     else:
         ax.legend()
+
+
+def series_colors(labels: Sequence[str]) -> list[str]:
+    """A colour per label of one figure: the colour the label had in earlier figures (the
+    same run keeps its colour from figure to figure, even where others are left out), else
+    the first colour no other label of this figure has; labels that repeat COLORS' length
+    share colours."""
+    labels = list(labels)
+    chosen: list[str | None] = [None] * len(labels)
+    used: set[str] = set()
+    for i, label in enumerate(labels):  # remembered labels first: their colours are reserved
+        color = _REMEMBERED.get(label)
+        if color is not None and color not in used:
+            chosen[i] = color
+            used.add(color)
+    for i, label in enumerate(labels):
+        if chosen[i] is None:
+            free = [c for c in COLORS if c not in used]
+            chosen[i] = free[0] if free else COLORS[i % len(COLORS)]
+            used.add(chosen[i])
+            _REMEMBERED.setdefault(label, chosen[i])
+    return chosen  # type: ignore[return-value]
