@@ -233,7 +233,9 @@ def test_inside_the_four_runs_update_ratios(lesson):
     monitor = lesson.values["monitor"]
     why = quoted(
         lesson,
-        "every hidden layer moves by more than $10^{-2}$ of its size per step on average, even "
+        "On average over training, the update : data ratios are far above the guide line in all "
+        "four runs: every hidden layer moves by more than $10^{-2}$ of its size per step on "
+        "average, even "
         "at $\\eta = 0.5$, which learns well.",
     )
     for name in INSIDE_RUNS:
@@ -258,3 +260,22 @@ def test_inside_the_four_runs_update_ratios(lesson):
     for name in ("ReLU, lr 0.5", "Leaky ReLU, lr 4"):
         for seed in monitor[name]:
             assert all(r > 0 for r in seed["last_ratio"]), (why, name)
+    why = quoted(
+        lesson,
+        "He's initialisation at $\\eta = 4$ ends the same way with two of the three seeds "
+        "(1 and 2): every hidden layer's ratio is 0 at the last step.",
+    )
+    he = [seed["last_ratio"] for seed in monitor["ReLU + He init, lr 4"]]
+    assert all(r > 0 for r in he[0]), (why, he[0])
+    assert all(r == 0 for ratios in he[1:] for r in ratios[:-1]), (why, he)
+
+
+def test_the_shares_of_units_always_off_are_printed(lesson):
+    """The 48–97 % and 98 to 100 % above are read off a printed table, one row per run."""
+    text = lesson.output_text("def pre_activations(model, x)")
+    assert "share of units with z < 0 for every training input" in text
+    for name, by_seed in lesson.values["negative"].items():
+        row = "   ".join(
+            " ".join(f"{unit:4.0%}" for _, unit in seed_layers.values()) for seed_layers in by_seed
+        )
+        assert f"{name:22s} {row}" in text, (name, row)
