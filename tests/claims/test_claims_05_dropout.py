@@ -185,8 +185,9 @@ def test_mc_dropout(lesson):
         assert run["accuracy"] > max(lesson.values["train_mode"]), (why, run)
     why = quoted(
         lesson,
-        "the probability of the predicted class varies three to five times more from call to "
-        "call on the digits the network gets wrong than on those it gets right",
+        "the probability of the predicted class varies about four times more (3.9 to 4.2 times "
+        "over the three seeds) from call to call on the digits the network gets wrong than on "
+        "those it gets right",
     )
-    for run in mc:
-        assert 3 <= run["spread_wrong"] / run["spread_right"] < 5, (why, run)
+    ratios = [run["spread_wrong"] / run["spread_right"] for run in mc]
+    assert (round(min(ratios), 1), round(max(ratios), 1)) == (3.9, 4.2), (why, ratios)
