@@ -30,6 +30,7 @@ claims_out = {
     "by_radius": by_radius,
     "baseline": mean_predictor_loss,
     "unclipped": unclipped.diverged,
+    "unclipped_steps": [unclipped.grad_norm, unclipped.step_loss],
     "val_loss": {name: [h.val_loss for h in runs] for name, runs in rnn_runs.items()},
     "clipped_diverged": [h.diverged for runs in rnn_runs.values() for h in runs],
     "norm": {
@@ -128,8 +129,21 @@ def test_spectral_radius_above_one_is_not_enough(lesson):
 
 def test_clipping_keeps_the_run_finite_but_sgd_learns_nothing(lesson):
     values = lesson.values
-    why = quoted(lesson, "the loss is `nan` within the first epoch")
+    why = quoted(lesson, "without clipping the run is lost within the first epoch")
     assert values["unclipped"] is not None and "epoch 1," in values["unclipped"], why
+    why = quoted(
+        lesson,
+        "the gradient of its *weights* is large from the first step on (norm 60, printed below)",
+    )
+    norms, losses = values["unclipped_steps"]
+    assert round(norms[0]) == 60 and round(0.05 * norms[0]) == 3, (why, norms)
+    why = quoted(
+        lesson,
+        "The first SGD step therefore moves the weights by $0.05 \\times 60 = 3$, the next "
+        "batch's loss is about $10^{16}$, and the one after it is `nan`",
+    )
+    assert 5e15 <= losses[1] < 5e16 and math.isnan(losses[2]) and len(losses) == 3, (why, losses)
+    assert values["x_grads_12"][0] < values["x_grads_12"][1], why  # fades through time
     why = quoted(
         lesson, "Clipping the global norm to 1 keeps every step bounded and the run finite."
     )
