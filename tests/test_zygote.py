@@ -210,3 +210,17 @@ def test_without_a_zygote_nothing_starts(tmp_path):
     plan = {"steps": [], "env": {}, "chdir": "/", "uid": UID}
     with pytest.raises(Unavailable, match="no zygote"):
         launch(str(tmp_path / "nothing-here"), plan, ["true"], {}, lambda: None)
+
+
+def test_the_kernel_cannot_end_its_jail_by_signalling_pid_1(tmp_path, zygote):
+    jail, ipc = _jail(tmp_path, zygote)
+    code = (
+        "import os, signal, time\n"
+        "for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):\n"
+        "    os.kill(1, sig)\n"
+        "time.sleep(1)\n"
+        f"open({str(ipc / 'alive')!r}, 'w').write('x')\n"
+    )
+    args = ["--jail", str(jail.write(tmp_path / "j")), "--", sys.executable, "-c", code]
+    done = subprocess.run([sys.executable, "-m", "autograder.sandbox", *args], timeout=60)
+    assert done.returncode == 0 and (ipc / "alive").exists(), "a signal to PID 1 ended the jail"

@@ -172,6 +172,8 @@ def _init(request: dict, staging: str, report: int) -> None:
                 os.write(report, f"the kernel's set-up failed: {exc!r}".encode())
             os._exit(71)
         os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        # Python's own SIGINT handler would let the kernel end its jail by signalling PID 1
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         walls.drop_privileges(plan["uid"])
         walls.die_with_parent()
     except BaseException as exc:
