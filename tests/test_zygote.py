@@ -119,9 +119,8 @@ def test_a_kernel_from_the_zygote_sees_only_its_own_world(kernel):
     port = listener()
     kernel.run(probe_code(kernel.ipc / "seen.json", port.getsockname()[1]))
     port.close()
-    check_seen(
-        json.loads((kernel.ipc / "seen.json").read_text()), kernel.ipc, sandbox.ISOLATED, True
-    )
+    seen = json.loads((kernel.ipc / "seen.json").read_text())
+    check_seen(seen, kernel.ipc, sandbox.ISOLATED, kernel_fds=True)
 
 
 def test_what_one_kernel_leaves_the_next_never_sees(tmp_path, zygote):
