@@ -12,7 +12,6 @@ again grades only what is missing. Reports: ``autograder.reports``.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import shutil
@@ -39,6 +38,7 @@ from autograder.gradebook import (
     merge_unit,
     prepare_class_gradebook,
 )
+from autograder.kernel_uids import UidPool
 from autograder.reports import summary, write_reports
 from autograder.results_lock import results_lock
 from autograder.sandbox import (
@@ -60,8 +60,6 @@ from autograder.zygote.client import start as start_zygote
 __all__ = ["ClassGrader", "GradeOptions", "LongestFirst", "export", "parse_size", "summary"]
 
 # Kernels run as users 61000-64999 (no such accounts need to exist): one per unit in flight.
-KERNEL_UID_BASE = 61000
-KERNEL_UIDS = 4000
 
 
 @dataclass
@@ -121,12 +119,12 @@ class ClassGrader:
         self.work = self.out / ".work"
         self._gradebook_ready: Future | None = None  # set by _set_up
         self.isolation = options.isolation or isolation_mode()
-        self._uids = itertools.count()
+        self._uids = UidPool()
         self._zygote: Zygote | None = None
 
     def _next_uid(self) -> int:
         """A user of its own for each unit's kernel: process limits and files are per uid."""
-        return KERNEL_UID_BASE + next(self._uids) % KERNEL_UIDS
+        return self._uids.take()
 
     # -- set-up -----------------------------------------------------------
     def _input_root(self) -> Path:

@@ -1,0 +1,47 @@
+"""autograder.kernel_uids: a uid per unit, never one that owns a process (another run's)."""
+
+import os
+import signal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from autograder.kernel_uids import UidPool, busy_uids
+
+
+def test_the_graders_own_uid_is_busy():
+    assert os.getuid() in busy_uids()
+
+
+@given(st.integers(0, 2**32), st.integers(1, 50))
+def test_a_pool_stays_in_its_range_and_goes_round(seed, n):
+    pool = UidPool(70000, 7, seed=seed)
+    taken = [pool.take() for _ in range(n)]
+    assert all(70000 <= uid < 70007 for uid in taken)
+    assert len(set(taken[:7])) == min(n, 7)  # round robin: no repeat before the range is used
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a process of another uid needs root")
+def test_a_uid_that_owns_a_process_is_skipped():
+    ready, told = os.pipe()
+    child = os.fork()
+    if child == 0:  # a process left behind by another run's kernel, as uid 70003
+        os.setresuid(70003, 70003, 70003)
+        os.write(told, b"x")
+        signal.pause()
+        os._exit(0)
+    os.read(ready, 1)
+    try:
+        pool = UidPool(70000, 5, seed=0)
+        pool._next = 3  # the pool would hand out 70003 next
+        assert 70003 in busy_uids()
+        assert [pool.take() for _ in range(4)] == [70004, 70000, 70001, 70002]
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+
+
+def test_two_runs_start_in_different_places():
+    starts = {UidPool()._next for _ in range(20)}
+    assert len(starts) > 1
