@@ -244,6 +244,10 @@ def main(argv: list[str] | None = None) -> None:
                 _forked_from_zygote(jail, opts, kernel)  # returns only where it could not
             else:
                 _note(opts, "bubblewrap")
+            if jail.mode == ISOLATED:  # keys an earlier kernel of this uid left behind
+                from autograder.zygote.walls import fresh_keyrings_of
+
+                fresh_keyrings_of(jail.uid)
             kernel = bwrap_argv(jail, kernel)
         _nothing_inherited()
         # no file the kernel writes may outgrow its tmpfs (its only writable places)

@@ -128,6 +128,7 @@ def _kernel(request: dict, report: int) -> None:
     plan = request["plan"]
     os.setsid()  # its own process group: an interrupt reaches it and its children only
     walls.drop_privileges(plan["uid"], dumpable=True)
+    walls.fresh_keyrings()
     walls.die_with_parent()
     os.chdir(plan["chdir"])
     os.environ.clear()

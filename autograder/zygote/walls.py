@@ -28,6 +28,9 @@ MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 38
 _PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+_KEYCTL = {"x86_64": 250, "aarch64": 219}
+KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_CLEAR = 1, 7
+KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = -4, -5
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 # bwrap's --proc also covers these read-only: the jail's root may not write them
 PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus")
@@ -188,3 +191,30 @@ def drop_privileges(uid: int, dumpable: bool = False) -> None:
     ids = set(os.getresuid()) | set(os.getresgid())
     if any(caps) or ids != {uid} or os.getgroups() or fields["NoNewPrivs"].strip() != "1":
         raise OSError(f"privileges not dropped: caps {caps}, ids {ids}")
+
+
+def fresh_keyrings() -> None:
+    """Empty the calling uid's keyrings and join a new session keyring. The kernel keeps a
+    uid's user keyrings after its processes end: keys an earlier kernel of this uid left
+    there (another run, another student) would otherwise be readable."""
+    number = _KEYCTL[platform.machine()]
+    for keyring in (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING):
+        _call(_libc.syscall(number, KEYCTL_CLEAR, keyring), "clear a keyring")
+    if _libc.syscall(number, KEYCTL_JOIN_SESSION_KEYRING, None) < 0:
+        raise OSError(ctypes.get_errno(), "keyctl: a new session keyring")
+
+
+def fresh_keyrings_of(uid: int) -> None:
+    """``fresh_keyrings`` for ``uid``, from a root process (in a child that becomes it)."""
+    child = os.fork()
+    if child == 0:
+        try:
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            fresh_keyrings()
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(child, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise OSError(f"the keyrings of uid {uid} could not be emptied")
