@@ -54,12 +54,15 @@ def _jail(tmp_path: Path, zygote, env: dict | None = None) -> tuple[sandbox.Jail
 
 
 class Kernel:
-    """A kernel started as a unit starts it (kernelspec through autograder.sandbox)."""
+    """A kernel started as a unit starts it (kernelspec through autograder.sandbox); with
+    ``fresh``, under bubblewrap instead of forked from the zygote."""
 
-    def __init__(self, tmp_path: Path, zygote):
+    def __init__(self, tmp_path: Path, zygote, fresh: bool = False):
         from jupyter_client import KernelManager
 
         self.jail, self.ipc = _jail(tmp_path, zygote)
+        if fresh:
+            self.jail.zygote = ""
         args = ["--memory", str(2**31), "--nproc", "64"]
         args += ["--jail", str(self.jail.write(tmp_path / "jail.json"))]
         spec = sandbox.write_kernelspec(tmp_path / "jupyter", args, sandbox.kernel_env())
@@ -223,3 +226,22 @@ def test_the_kernel_cannot_end_its_jail_by_signalling_pid_1(tmp_path, zygote):
     args = ["--jail", str(jail.write(tmp_path / "j")), "--", sys.executable, "-c", code]
     done = subprocess.run([sys.executable, "-m", "autograder.sandbox", *args], timeout=60)
     assert done.returncode == 0 and (ipc / "alive").exists(), "a signal to PID 1 ended the jail"
+
+
+def test_a_forked_kernel_has_the_memory_headroom_of_a_fresh_one(tmp_path, zygote):
+    """The limit is on the address space; the zygote's kernel starts with more mapped (what
+    it preloaded beyond a lesson's set-up), and gets that much more limit: a student's code
+    has as much room as in a kernel started afresh, after the same imports."""
+    code = (
+        "import resource, numpy, torch, matplotlib.pyplot, coursekit\n"
+        "size = [int(l.split()[1]) * 1024 for l in open('/proc/self/status')\n"
+        "        if l.startswith('VmSize')][0]\n"
+        "print(resource.getrlimit(resource.RLIMIT_AS)[0] - size)\n"
+    )
+    room = {}
+    for fresh in (False, True):
+        (tmp_path / str(fresh)).mkdir()
+        started = Kernel(tmp_path / str(fresh), zygote, fresh=fresh)
+        room[fresh] = int(started.run(code))
+        started.stop()
+    assert room[False] >= room[True] - 16 * 2**20, {k: v / 2**20 for k, v in room.items()}

@@ -3,8 +3,8 @@ and forks each unit's kernel from that state into a jail of its own.
 
 ``python -s server.py SOCKET STAGING`` (started by ``autograder.zygote.client.start``, as
 root, with the kernels' environment and nothing of the grader's). It imports only the
-standard library, ``walls`` beside it and ``PRELOAD``: never the grader, its masters or its
-verdicts, so a kernel forked from it holds nothing a student may not see.
+standard library, ``walls`` beside it, ``CORE`` and ``EXTRA``: never the grader, its masters
+or its verdicts, so a kernel forked from it holds nothing a student may not see.
 
 For each request on SOCKET (one JSON line: the jail's plan, the kernel's command line and
 limits, with the unit's mount namespace as a descriptor), it forks:
@@ -36,34 +36,51 @@ if sys.path[0] != HERE:
     sys.path.insert(0, HERE)
 import walls  # noqa: E402 -- beside this file, not through the autograder package
 
-PRELOAD = [
+#: What a fresh kernel imports anyway: ipykernel's own, then a lesson's set-up cell.
+CORE = [
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.debugger",  # debugpy, imported while a kernel starts
     "numpy",
     "torch",
-    "torch.nn",
-    "torch.optim",
-    "torch._dynamo",  # imported by the first optimizer step: 1 s
-    "torch.fx.experimental.symbolic_shapes",  # the first backward with a given gradient
     "matplotlib",
     "matplotlib.pyplot",
     "matplotlib_inline.backend_inline",
-    "ipykernel.kernelapp",
-    "ipykernel.ipkernel",
-    "ipykernel.debugger",  # debugpy: imported by every kernel's set-up, 0.06 s
     "coursekit",
 ]
+#: What a lesson's kernel imports later, at its first use: preloaded too, every module of
+#: coursekit and what torch imports on first use.
+EXTRA = [
+    "torch._dynamo",  # imported by the first optimizer step: 1 s
+    "torch.fx.experimental.symbolic_shapes",  # the first backward with a given gradient
+]
+# A kernel's memory limit (address space) grows by what EXTRA maps, measured when preloaded:
+# a forked kernel then has the headroom a fresh one has after its set-up cell, not less.
+_extra_bytes = 0
 MAX_REQUEST = 2**20
 
 
+def _address_space() -> int:
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmSize:"))
+    return int(line.split()[1]) * 1024
+
+
 def preload() -> None:
-    """Import PRELOAD and every module of coursekit; freeze what is loaded (a kernel's
-    collections then never walk, nor copy, the shared pages)."""
+    """Import CORE, then EXTRA and every module of coursekit, measuring what the latter map;
+    freeze what is loaded (a kernel's collections then never walk, nor copy, its pages)."""
     import pkgutil
 
-    for name in PRELOAD:
+    global _extra_bytes
+    for name in CORE:
+        importlib.import_module(name)
+    before = _address_space()
+    for name in EXTRA:
         importlib.import_module(name)
     coursekit = sys.modules["coursekit"]
     for module in pkgutil.walk_packages(coursekit.__path__, "coursekit."):
         importlib.import_module(module.name)
+    _extra_bytes = max(0, _address_space() - before)
     gc.collect()
     gc.freeze()
 
@@ -93,7 +110,8 @@ def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
 
 def _limit(limits: dict) -> None:
     if limits.get("memory"):
-        resource.setrlimit(resource.RLIMIT_AS, (limits["memory"], limits["memory"]))
+        memory = limits["memory"] + _extra_bytes
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     if limits.get("nproc"):  # counted per uid: per unit, each unit has its own
         resource.setrlimit(resource.RLIMIT_NPROC, (limits["nproc"], limits["nproc"]))
     if limits.get("fsize"):  # no file may outgrow the jail's tmpfs
@@ -233,7 +251,7 @@ def serve(path: str, staging: str) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     os.chmod(path, 0o600)
-    listener.listen(64)  # clients wait in the backlog while PRELOAD loads
+    listener.listen(64)  # clients wait in the backlog while it preloads
     preload()
     threads = _threads()
     hash_seed = os.environ.get("PYTHONHASHSEED")
