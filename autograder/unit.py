@@ -215,6 +215,23 @@ def _judged_cells(
     return cells, tampered
 
 
+def _failed_autograde(spec: UnitSpec, log: str, notes: list[str]) -> UnitResult:
+    """The zero result of a unit whose notebook nbgrader could not run to the end."""
+    if "DeadKernelError" in log or "Kernel died" in log or "kernel died" in log.lower():
+        return _zero(
+            spec,
+            STATUS_KERNEL_DIED,
+            "the kernel died while running the notebook (os._exit, a crash, or the memory "
+            "limit): nothing could be graded",
+            notes,
+        )
+    if "Timeout" in log or "timeout" in log:  # the kernel stopped answering
+        return _zero(
+            spec, STATUS_TIMEOUT, "the kernel stopped answering: " + _clean(log[-300:]), notes
+        )
+    return _zero(spec, STATUS_ERROR, "nbgrader could not grade it: " + _clean(log[-400:]), notes)
+
+
 def grade_unit(spec: UnitSpec) -> UnitResult:
     """Grade one submission with nbgrader; never raises for a bad submission."""
     from autograder.config import course_config
@@ -269,29 +286,18 @@ def grade_unit(spec: UnitSpec) -> UnitResult:
     BoundedExecute.seconds = None
     BoundedExecute.skip = frozenset(skip)
     phases["prepare"] = time.perf_counter() - started
+    failed = None
     try:
         _autograde(config, notes)
     except NbgraderFailed as exc:
-        log = str(exc)
-        if "DeadKernelError" in log or "Kernel died" in log or "kernel died" in log.lower():
-            return _zero(
-                spec,
-                STATUS_KERNEL_DIED,
-                "the kernel died while running the notebook (os._exit, a crash, or the memory "
-                "limit): nothing could be graded",
-                notes,
-            )
-        if "Timeout" in log or "timeout" in log:  # the kernel stopped answering
-            return _zero(
-                spec, STATUS_TIMEOUT, "the kernel stopped answering: " + _clean(log[-300:]), notes
-            )
-        return _zero(
-            spec, STATUS_ERROR, "nbgrader could not grade it: " + _clean(log[-400:]), notes
-        )
+        failed = _failed_autograde(spec, str(exc), notes)
     finally:
         remove_shared_folder(ipc)
     launches = root / LAUNCHES
     kernels = launches.read_text().splitlines() if launches.exists() else []
+    if failed is not None:
+        failed.kernels = kernels
+        return failed
     phases["autograde"] = time.perf_counter() - started - phases["prepare"]
     phases.update(BoundedExecute.phases)
     phases["execute"] = BoundedExecute.seconds or 0.0

@@ -307,9 +307,8 @@ def test_the_class_is_graded_and_the_run_succeeds(graded):
     assert graded["results"]["good"]["score"] == 3
     assert graded["results"]["blank"]["score"] == 0
     if isolation_mode() == ISOLATED:  # every kernel forked from the zygote, none fell back
-        kernels = {s: r.get("kernels") for s, r in graded["results"].items() if r["kernels"]}
-        assert len(kernels) > len(graded["results"]) // 2, kernels
-        assert all(k == ["zygote"] for k in kernels.values()), kernels
+        ran = {s: r["kernels"] for s, r in graded["results"].items() if r["status"] != "invalid"}
+        assert ran and all(k and set(k) == {"zygote"} for k in ran.values()), ran
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))

@@ -245,3 +245,31 @@ def test_a_forked_kernel_has_the_memory_headroom_of_a_fresh_one(tmp_path, zygote
         room[fresh] = int(started.run(code))
         started.stop()
     assert room[False] >= room[True] - 16 * 2**20, {k: v / 2**20 for k, v in room.items()}
+
+
+def test_a_grader_killed_outright_leaves_no_zygote(tmp_path, zygote):
+    _, site = zygote
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from autograder import sandbox\n"
+        "from autograder.zygote.client import start\n"
+        f"running = start(Path({str(tmp_path / 'z')!r}), sandbox.zygote_env(Path({str(site)!r})))\n"
+        "print(running.process.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    grader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    pid = int(grader.stdout.readline())
+    grader.kill()
+    grader.wait()
+    for _ in range(100):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            break
+        if state == "Z":  # ended, not yet reaped
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail("the zygote outlived the grader that started it")
