@@ -105,9 +105,11 @@ def test_a_kernel_from_the_zygote_starts_with_the_imports_done_and_nothing_of_th
         "import sys\n"
         "print(sorted(m for m in ('torch', 'coursekit', 'matplotlib') if m in sys.modules))\n"
         "print([m for m in sys.modules if m.startswith(('autograder', 'nbgrader', 'pytest'))])\n"
-        "print(sys.flags.hash_randomization, hash('abc'), [p for p in sys.path if 'zygote' in p])"
+        "print(sys.flags.hash_randomization, hash('abc'), [p for p in sys.path if 'zygote' in p])\n"
+        "print(open('/proc/self/cmdline').read().split(chr(0))[1:])"
     )
-    preloaded, grader, interpreter = kernel.run(code).splitlines()
+    preloaded, grader, interpreter, cmdline = kernel.run(code).splitlines()
+    assert "sock" not in cmdline and "root" not in cmdline, cmdline  # no grader's folder
     assert preloaded == "['coursekit', 'matplotlib', 'torch']"
     assert grader == "[]", "the zygote loaded the grader: its kernels would hold it"
     # as a kernel started afresh with the jail's PYTHONHASHSEED=0: the same hashes

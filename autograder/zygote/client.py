@@ -52,17 +52,20 @@ def start(folder: Path, env: dict[str, str]) -> Zygote:
     log = open(folder / "zygote.log", "wb")  # noqa: SIM115 -- the child's, closed below
     # not -I (it implies -E: PYTHONHASHSEED would be ignored, and every kernel's hash seed
     # random); the environment is ours alone. -s: no user site of the host's.
-    argv = [sys.executable, "-s", str(SERVER), str(path), str(folder / "root")]
+    argv = [sys.executable, "-s", str(SERVER)]
     process = subprocess.Popen(
         argv,
         env=env,
         cwd="/",
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # a Ctrl-C in the grader's terminal is the grader's
     )
     log.close()
+    where = {"socket": str(path), "staging": str(folder / "root")}
+    process.stdin.write(json.dumps(where).encode() + b"\n")
+    process.stdin.close()
     for _ in range(500):  # bound before it preloads: the socket appears within ~0.1 s
         if path.exists() or process.poll() is not None:
             break

@@ -1,12 +1,13 @@
 """The kernel zygote: a process that has imported what every graded kernel imports, once,
 and forks each unit's kernel from that state into a jail of its own.
 
-``python -s server.py SOCKET STAGING`` (started by ``autograder.zygote.client.start``, as
-root, with the kernels' environment and nothing of the grader's). It imports only the
-standard library, ``walls`` beside it, ``CORE`` and ``EXTRA``: never the grader, its masters
-or its verdicts, so a kernel forked from it holds nothing a student may not see.
+``python -s server.py``, its socket and staging folder given on stdin as JSON (started by
+``autograder.zygote.client.start``, as root, with the kernels' environment and nothing of the
+grader's). It imports only the standard library, ``walls`` beside it, ``CORE`` and
+``EXTRA``: never the grader, its masters or its verdicts, so a kernel forked from it holds
+nothing a student may not see.
 
-For each request on SOCKET (one JSON line: the jail's plan, the kernel's command line and
+For each request on its socket (one JSON line: the jail's plan, the kernel's command line and
 limits, with the unit's mount namespace as a descriptor), it forks:
 
 - a guard, which enters new namespaces and answers the client: ``{"started": true}`` or
@@ -281,4 +282,7 @@ def serve(path: str, staging: str) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], sys.argv[2])
+    # its folders come on stdin, not in argv: a kernel's /proc/self/cmdline is the zygote's
+    where = json.loads(sys.stdin.readline())
+    sys.stdin.close()
+    serve(where["socket"], where["staging"])
