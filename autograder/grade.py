@@ -139,9 +139,9 @@ class ClassGrader:
     def _gradebook_url(self) -> str:
         return f"sqlite:///{self.out / 'gradebook.db'}"
 
-    def _set_up(self, setup: Executor) -> dict[str, Template]:
-        """Every lesson's template, built side by side; the class's gradebook is prepared
-        meanwhile, and ``_record`` waits for it (units take far longer)."""
+    def _set_up(self, setup: Executor) -> dict[str, Future[Template]]:
+        """Every lesson's template, being built side by side; the class's gradebook is
+        prepared meanwhile, and ``_record`` waits for it (units take far longer)."""
         self._gradebook_ready = setup.submit(
             prepare_class_gradebook,
             self.course.root,
@@ -154,7 +154,7 @@ class ClassGrader:
             folder = self.work / "templates" / lesson
             shutil.rmtree(folder, ignore_errors=True)
             jobs[lesson] = setup.submit(build_template, self.course, lesson, folder)
-        return {lesson: job.result() for lesson, job in jobs.items()}
+        return jobs
 
     # -- results ----------------------------------------------------------
     def _result_path(self, unit: Unit) -> Path:
@@ -247,12 +247,14 @@ class ClassGrader:
         setup = ProcessPoolExecutor(workers + 1, mp_context=forkserver())
         scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
         try:
-            templates = self._set_up(setup)
+            building = self._set_up(setup)
             build_kernel_site(scratch / "kernel-site")  # what of autograder a kernel sees
             if pending and self.options.zygote and self.isolation == ISOLATED:
+                # started while the templates build: it preloads for a few seconds
                 self._zygote = start_zygote(scratch / "zygote", zygote_env(scratch / "kernel-site"))
                 if self.options.progress:
                     print("kernels: forked from a preloaded zygote into that jail", file=sys.stderr)
+            templates = {lesson: job.result() for lesson, job in building.items()}
             self._grade(pending, templates, scratch, workers)
             self._gradebook_ready.result()  # exists for export even when nothing was pending
         finally:
