@@ -169,7 +169,7 @@ def _kernel(request: dict, report: int) -> None:
         sys.argv = ["ipykernel_launcher", *argv[3:]]
         kernelapp.launch_new_instance()
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
+        code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
     except BaseException:
         code = 1
     finally:
