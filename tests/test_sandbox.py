@@ -210,19 +210,27 @@ add_key, keyctl = {"x86_64": (248, 250), "aarch64": (217, 219)}[platform.machine
 
 @needs_jail
 @pytest.mark.skipif(MODE != sandbox.ISOLATED, reason="a uid of its own needs root")
-def test_keys_an_earlier_kernel_left_are_gone(jail):
-    """The kernel keeps a uid's user keyring after its processes end: a later kernel of the
-    same uid (another run, another student) must not find what an earlier one put there."""
+@pytest.mark.parametrize(
+    "keyring",
+    ["-4", "-5", "libc.syscall(keyctl, 22, -1, -3)"],  # user, user session, persistent
+    ids=["user", "user-session", "persistent"],
+)
+def test_keys_an_earlier_kernel_left_are_gone(jail, keyring):
+    """The kernel keeps a uid's user keyrings after its processes end (the persistent one for
+    days): a later kernel of the same uid (another run, another student) must not find what
+    an earlier one put there."""
     args, ipc = jail
     leave = _KEYS + (
         "payload = b'left by an earlier kernel'\n"
-        "key = libc.syscall(add_key, b'user', b'gf-probe', payload, len(payload), -4)\n"
+        f"ring = {keyring}\n"
+        "key = libc.syscall(add_key, b'user', b'gf-probe', payload, len(payload), ring)\n"
         f"open({str(ipc / 'left')!r}, 'w').write(str(key))\n"
     )
     done = _run(args, leave)
     assert int((ipc / "left").read_text()) > 0, done.stderr  # the key was made
     look = _KEYS + (
-        "found = libc.syscall(keyctl, 10, -4, b'user', b'gf-probe', 0)\n"  # KEYCTL_SEARCH
+        f"ring = {keyring}\n"
+        "found = libc.syscall(keyctl, 10, ring, b'user', b'gf-probe', 0)\n"  # KEYCTL_SEARCH
         f"open({str(ipc / 'found')!r}, 'w').write(str(found))\n"
     )
     done = _run(args, look)

@@ -8,6 +8,7 @@ only: the zygote imports this by path, never through the ``autograder`` package.
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import os
 import platform
@@ -29,8 +30,8 @@ MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 38
 _PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 _KEYCTL = {"x86_64": 250, "aarch64": 219}
-KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_CLEAR = 1, 7
-KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = -4, -5
+KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_CLEAR, KEYCTL_UNLINK, KEYCTL_GET_PERSISTENT = 1, 7, 9, 22
+KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = -3, -4, -5
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 # bwrap's --proc also covers these read-only: the jail's root may not write them
 PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus")
@@ -194,14 +195,22 @@ def drop_privileges(uid: int, dumpable: bool = False) -> None:
 
 
 def fresh_keyrings() -> None:
-    """Empty the calling uid's keyrings and join a new session keyring. The kernel keeps a
-    uid's user keyrings after its processes end: keys an earlier kernel of this uid left
-    there (another run, another student) would otherwise be readable."""
+    """Join a new session keyring and empty the calling uid's keyrings: its user, user
+    session and persistent keyrings. The kernel keeps those after the uid's processes end
+    (the persistent one for days): keys an earlier kernel of this uid left there (another
+    run, another student) would otherwise be readable."""
     number = _KEYCTL[platform.machine()]
-    for keyring in (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING):
-        _call(_libc.syscall(number, KEYCTL_CLEAR, keyring), "clear a keyring")
     if _libc.syscall(number, KEYCTL_JOIN_SESSION_KEYRING, None) < 0:
         raise OSError(ctypes.get_errno(), "keyctl: a new session keyring")
+    for keyring in (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING):
+        _call(_libc.syscall(number, KEYCTL_CLEAR, keyring), "clear a keyring")
+    # the persistent keyring is reached by linking it into the (new, own) session keyring
+    persistent = _libc.syscall(number, KEYCTL_GET_PERSISTENT, -1, KEY_SPEC_SESSION_KEYRING)
+    if persistent >= 0:
+        _call(_libc.syscall(number, KEYCTL_CLEAR, persistent), "clear the persistent keyring")
+        _libc.syscall(number, KEYCTL_UNLINK, persistent, KEY_SPEC_SESSION_KEYRING)
+    elif ctypes.get_errno() not in (errno.EOPNOTSUPP, errno.ENOSYS):  # no such keyrings here
+        raise OSError(ctypes.get_errno(), "keyctl: the persistent keyring")
 
 
 def fresh_keyrings_of(uid: int) -> None:
