@@ -259,6 +259,7 @@ class ClassGrader:
             self._gradebook_ready.result()  # exists for export even when nothing was pending
         finally:
             setup.shutdown(cancel_futures=True)
+            self._uids.release_all()
             if self._zygote is not None:
                 ended = self._zygote.stop()
                 self._zygote = None
@@ -292,6 +293,7 @@ class ClassGrader:
             else:
                 spec = self._spec(unit, templates, scratch)
                 future = pool.submit(grade_in_subprocess, spec, self.options.notebook_timeout)
+            future.add_done_callback(lambda _, uid=spec["uid"]: self._uids.release(uid))
             running[future] = unit
 
         try:
