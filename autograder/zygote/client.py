@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,8 +70,6 @@ def start(folder: Path, env: dict[str, str]) -> Zygote:
     for _ in range(500):  # bound before it preloads: the socket appears within ~0.1 s
         if path.exists() or process.poll() is not None:
             break
-        import time
-
         time.sleep(0.01)
     return Zygote(path, process)
 

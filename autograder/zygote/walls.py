@@ -65,8 +65,7 @@ def enter_namespaces(mount_ns_fd: int) -> None:
     _call(_libc.setns(mount_ns_fd, CLONE_NEWNS), "setns")
     flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
     _call(_libc.unshare(flags), "unshare")
-    if _libc.unshare(CLONE_NEWCGROUP) != 0:  # like bwrap's --unshare-cgroup-try
-        pass
+    _libc.unshare(CLONE_NEWCGROUP)  # where allowed, as bwrap's --unshare-cgroup-try
     mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing mounted here reaches the grader
 
 
