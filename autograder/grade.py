@@ -38,7 +38,7 @@ from autograder.gradebook import (
     merge_unit,
     prepare_class_gradebook,
 )
-from autograder.kernel_uids import UidPool
+from autograder.kernel_uids import LOCKS, UidPool
 from autograder.reports import summary, write_reports
 from autograder.results_lock import results_lock
 from autograder.sandbox import (
@@ -58,8 +58,6 @@ from autograder.zygote.client import start as start_zygote
 
 # What the command line, the README's Dask example and the tests import from here.
 __all__ = ["ClassGrader", "GradeOptions", "LongestFirst", "export", "parse_size", "summary"]
-
-# Kernels run as users 61000-64999 (no such accounts need to exist): one per unit in flight.
 
 
 @dataclass
@@ -119,7 +117,8 @@ class ClassGrader:
         self.work = self.out / ".work"
         self._gradebook_ready: Future | None = None  # set by _set_up
         self.isolation = options.isolation or isolation_mode()
-        self._uids = UidPool()
+        # kernels run as users 61000-64999 (no such accounts need to exist) where isolated
+        self._uids = UidPool(locks=LOCKS if self.isolation == ISOLATED else None)
         self._zygote: Zygote | None = None
 
     def _next_uid(self) -> int:

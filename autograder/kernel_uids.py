@@ -38,23 +38,28 @@ def busy_uids(proc: Path = Path("/proc")) -> set[int]:
 class UidPool:
     """Hands out uids of [base, base + size), round robin from a random start, skipping
     those that own a process now or that another unit (of any run) holds; ``release`` a
-    uid when its unit has ended."""
+    uid when its unit has ended. ``locks=None``: no locks (kernels that do not run as these
+    uids, where the grader is not root)."""
 
     def __init__(
         self, base: int = KERNEL_UID_BASE, size: int = KERNEL_UIDS, seed=None, locks=LOCKS
     ):
-        self.base, self.size, self.locks = base, size, Path(locks)
+        self.base, self.size = base, size
+        self.locks = None if locks is None else Path(locks)
         self._next = random.Random(seed).randrange(size)
         self._held: dict[int, int] = {}  # uid -> the descriptor of its lock
 
     def take(self) -> int:
-        self.locks.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.locks is not None:
+            self.locks.mkdir(mode=0o700, parents=True, exist_ok=True)
         busy = busy_uids()
         for _ in range(self.size):
             uid = self.base + self._next
             self._next = (self._next + 1) % self.size
             if uid in busy or uid in self._held:
                 continue
+            if self.locks is None:  # kernels do not run as these uids: nothing to hold
+                return uid
             lock = os.open(self.locks / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -61,3 +61,9 @@ def test_a_uid_that_owns_a_process_is_skipped():
 def test_two_runs_start_in_different_places():
     starts = {UidPool()._next for _ in range(20)}
     assert len(starts) > 1
+
+
+def test_without_locks_nothing_is_written(tmp_path):
+    pool = UidPool(70200, 3, seed=1, locks=None)
+    assert len({pool.take() for _ in range(3)}) == 3
+    pool.release_all()
