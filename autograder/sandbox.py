@@ -41,6 +41,7 @@ from pathlib import Path
 from autograder.course import PACKAGE_DIR
 from autograder.jail_plan import HOME as HOME  # where a kernel starts (tests read it)
 from autograder.jail_plan import bwrap_args, jail_plan
+from autograder.zygote.walls import fresh_keyrings_of, set_limits
 
 ISOLATED = "isolated"
 ISOLATED_SAME_USER = "isolated-same-user"
@@ -209,17 +210,6 @@ def zygote_env(kernel_site: Path) -> dict[str, str]:
     return env | {"MPLCONFIGDIR": str(kernel_site / "mpl")}
 
 
-def _limit(opts: argparse.Namespace) -> None:
-    if opts.memory > 0:
-        resource.setrlimit(resource.RLIMIT_AS, (opts.memory, opts.memory))
-    if opts.nproc > 0:  # counted per uid: per unit where each unit has its own
-        resource.setrlimit(resource.RLIMIT_NPROC, (opts.nproc, opts.nproc))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if opts.cpus > 0:  # like Binder's CPU quota: the kernel may use only these CPUs
-        allowed = sorted(os.sched_getaffinity(0))[: opts.cpus]
-        os.sched_setaffinity(0, allowed)
-
-
 def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     if "--" not in argv:
         raise SystemExit("usage: python -m autograder.sandbox [options] -- KERNEL ARGV")
@@ -245,14 +235,12 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 _note(opts, "bubblewrap")
             if jail.mode == ISOLATED:  # keys an earlier kernel of this uid left behind
-                from autograder.zygote.walls import fresh_keyrings_of
-
                 fresh_keyrings_of(jail.uid)
             kernel = bwrap_argv(jail, kernel)
         _nothing_inherited()
-        # no file the kernel writes may outgrow its tmpfs (its only writable places)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (jail.tmp_bytes, jail.tmp_bytes))
-    _limit(opts)
+    # jailed, no file the kernel writes may outgrow its tmpfs (its only writable places)
+    fsize = jail.tmp_bytes if opts.jail is not None else 0
+    set_limits(opts.memory, opts.nproc, opts.cpus, fsize)
     os.execvp(kernel[0], kernel)
 
 

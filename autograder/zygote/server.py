@@ -109,19 +109,6 @@ def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
     return json.loads(data), fds
 
 
-def _limit(limits: dict) -> None:
-    if limits.get("memory"):
-        memory = limits["memory"] + _extra_bytes
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    if limits.get("nproc"):  # counted per uid: per unit, each unit has its own
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits["nproc"], limits["nproc"]))
-    if limits.get("fsize"):  # no file may outgrow the jail's tmpfs
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits["fsize"], limits["fsize"]))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if limits.get("cpus"):
-        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: limits["cpus"]])
-
-
 def _fresh_interpreter_state() -> None:
     """What a new interpreter would not share with its siblings: random seeds, import
     caches of the zygote's file system, matplotlib's folders chosen outside the jail."""
@@ -156,7 +143,14 @@ def _kernel(request: dict, report: int) -> None:
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     _fresh_interpreter_state()
-    _limit(request["limits"])
+    limits = request["limits"]
+    memory = limits.get("memory", 0)  # plus what EXTRA maps, where limited at all
+    walls.set_limits(
+        memory + _extra_bytes if memory else 0,
+        limits.get("nproc", 0),
+        limits.get("cpus", 0),
+        limits.get("fsize", 0),
+    )
     os.write(report, b"ok")
     os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])  # report and null too
     argv = request["argv"]

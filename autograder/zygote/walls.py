@@ -12,6 +12,7 @@ import errno
 import fcntl
 import os
 import platform
+import resource
 import signal
 import socket
 import struct
@@ -226,3 +227,18 @@ def fresh_keyrings_of(uid: int) -> None:
     _, status = os.waitpid(child, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise OSError(f"the keyrings of uid {uid} could not be emptied")
+
+
+def set_limits(memory: int = 0, nproc: int = 0, cpus: int = 0, fsize: int = 0) -> None:
+    """A kernel's limits (0: none): address space in bytes, processes (counted per uid: per
+    unit, each unit has its own), the first ``cpus`` CPUs it may use (like Binder's quota),
+    the largest file (the jail's tmpfs); never a core dump."""
+    if memory > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    if nproc > 0:
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+    if fsize > 0:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if cpus > 0:
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:cpus])
