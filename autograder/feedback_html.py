@@ -17,6 +17,7 @@ MathJax is dropped with every other script: formulas show as their LaTeX source.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tempfile
@@ -52,12 +53,14 @@ _RULE_LIST_AT_RULES = frozenset(
     {"media", "supports", "keyframes", "-webkit-keyframes", "layer", "container"}
 )
 _DECLARATION_AT_RULES = frozenset({"font-face", "page"})
+_BODY_TAG = re.compile(r"<body[\s>/]", re.IGNORECASE)
 
 
 def sanitize_feedback(html: str) -> str:
     """Return ``html`` (a whole feedback page) rebuilt so that no script can run in it."""
     head = _Head()
-    head.feed(html)
+    body_tag = _BODY_TAG.search(html)  # what comes after it is not read for the head
+    head.feed(html if body_tag is None else html[: body_tag.start()])
     head.close()
     body = nh3.clean(
         html,
@@ -101,8 +104,11 @@ def sanitize_feedback_file(path: str | os.PathLike[str]) -> None:
         raise
 
 
+@functools.lru_cache(maxsize=16)
 def clean_stylesheet(css: str) -> str:
-    """``css`` without what could run or fetch anything; safe to put inside ``<style>``."""
+    """``css`` without what could run or fetch anything; safe to put inside ``<style>``.
+
+    Kept for the same text: every feedback page carries the template's large stylesheets."""
     rules = tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True)
     return _inside_style_element(_rules_css(rules))
 

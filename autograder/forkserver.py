@@ -19,6 +19,7 @@ PRELOAD = [
     "autograder.unit",
     "autograder.judge.verdicts",
     "autograder.feedback_html",
+    "autograder.feedback_exporter",
     *(f"autograder.kernel.collect.{m.name}" for m in pkgutil.iter_modules([str(_COLLECT)])),
     "autograder.unit_warmup",
 ]

@@ -336,9 +336,11 @@ def _feedback(spec: UnitSpec, config, course: Path, notes: list[str]) -> str | N
     """nbgrader's feedback page, sanitised, at ``spec.feedback_out``; None if it failed."""
     from nbgrader.converters import GenerateFeedback
 
+    from autograder.feedback_exporter import FeedbackExporter
     from autograder.feedback_html import sanitize_feedback_file
     from autograder.nbgrader_run import run_converter
 
+    config.GenerateFeedback.exporter_class = FeedbackExporter  # templates compiled once
     try:
         run_converter(GenerateFeedback, config, force=True)
         html = course / "feedback" / spec.student / spec.lesson / f"{spec.lesson}.html"

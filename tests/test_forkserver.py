@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from autograder import forkserver
-from autograder.unit_warmup import render_sample
+from autograder.feedback_exporter import render_sample
 
 COLLECT = Path(forkserver.__file__).parent / "kernel" / "collect"
 # loaded by the preload or on first use by the warm-up (each a fraction of a second per unit)
