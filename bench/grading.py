@@ -266,12 +266,13 @@ def main() -> None:
         f"| set-up cell | {phases['setup_cell']:.2f} | the lesson's first cell: imports "
         "(torch, coursekit, matplotlib), seeds, data |",
         f"| rest of execution | {phases['execute']:.2f} | the cells that run: solutions, "
-        "tests, the cells the plan keeps |",
+        "tests, the cells the plan keeps; the kernel's shutdown |",
         f"| judge | {phases['judge']:.2f} | the trusted judge re-runs each check on the "
         "reports; the unit's gradebook |",
-        f"| feedback | {phases['feedback']:.2f} | nbgrader's generate_feedback (HTML), sanitised |",
+        f"| feedback | {phases['feedback']:.2f} | nbgrader's generate_feedback (HTML; "
+        "templates compiled once in the forkserver, `autograder.feedback_exporter`), sanitised |",
         f"| rest | {phases['rest']:.2f} | the unit's process (forked), nbgrader's autograde "
-        "around Execute (gradebook, preprocessors), kernel shutdown |",
+        "around Execute (gradebook, preprocessors: its cell metadata checks by jsonschema) |",
         "",
         f"With `--no-zygote` the same phases took: kernel start {fresh_phases['kernel_start']:.2f} "
         f"s, set-up cell {fresh_phases['setup_cell']:.2f} s, rest of execution "
