@@ -231,8 +231,9 @@ def fresh_keyrings_of(uid: int) -> None:
 
 def set_limits(memory: int = 0, nproc: int = 0, cpus: int = 0, fsize: int = 0) -> None:
     """A kernel's limits (0: none): address space in bytes, processes (counted per uid: per
-    unit, each unit has its own), the first ``cpus`` CPUs it may use (like Binder's quota),
-    the largest file (the jail's tmpfs); never a core dump."""
+    unit, each unit has its own), ``cpus`` CPUs (like Binder's quota; those no other pinned
+    kernel holds: ``autograder.cpu_slots``), the largest file (the jail's tmpfs); never a
+    core dump."""
     if memory > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     if nproc > 0:
@@ -241,4 +242,8 @@ def set_limits(memory: int = 0, nproc: int = 0, cpus: int = 0, fsize: int = 0) -
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if cpus > 0:
-        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:cpus])
+        # imported here: the zygote imports this module, and its kernels hold nothing of
+        # the grader's (only validation pins kernels to CPUs)
+        from autograder import cpu_slots
+
+        os.sched_setaffinity(0, cpu_slots.claim(cpus))
