@@ -24,27 +24,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
-import nbgrader.api
 import nbgrader.converters  # noqa: F401 -- preloaded by the grader's forkserver
 from nbgrader.api import Gradebook
 
+from autograder import nbgrader_speedups
 from autograder.plan import graded_skips
 from autograder.planned_execute import BoundedExecute
 
-
-def _cache_alembic_head() -> None:
-    """nbgrader runs ``alembic heads`` in a subprocess (~0.9 s) every time it opens a
-    gradebook, about five times per graded notebook; the answer never changes while
-    we run, so read it once, through alembic's own API (no subprocess), and reuse it."""
-    from alembic.config import Config as AlembicConfig
-    from alembic.script import ScriptDirectory
-
-    with nbgrader.api._temp_alembic_ini("sqlite:////tmp/gradebook.db") as alembic_ini:
-        head = ScriptDirectory.from_config(AlembicConfig(alembic_ini)).get_current_head()
-    nbgrader.api.get_alembic_version = lambda: head
-
-
-_cache_alembic_head()
+nbgrader_speedups.install()  # nbgrader's constant lookups, answered once
 
 STATUS_GRADED = "graded"
 STATUS_MISSING = "missing"
