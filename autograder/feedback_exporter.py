@@ -7,6 +7,9 @@ template, as ``GenerateFeedback`` configures it) with two costs removed:
   :data:`COMPILED`, filled in the grader's forkserver (``autograder.unit_warmup``) and
   inherited by every unit forked from it. Jinja checks each template's source against the
   checksum it was compiled from, so a changed template is compiled again;
+- code cells are highlighted (pygments) once per source: :data:`HIGHLIGHTED` is filled in
+  the forkserver with every lesson's code cells (:func:`highlight_lessons`), so a unit
+  highlights only the cells its student wrote;
 - nbconvert's second pass over the page with BeautifulSoup is skipped: it adds ``tabindex``
   attributes and a placeholder ``alt`` text, and the page is rebuilt by
   ``autograder.feedback_html`` right after, which drops ``tabindex`` anyway.
@@ -17,6 +20,7 @@ sanitised, so that a change in nbconvert shows there.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from jinja2 import BytecodeCache
@@ -52,8 +56,26 @@ class CompiledTemplates(BytecodeCache):
 COMPILED = CompiledTemplates()
 
 
+#: highlighted code by (source, language, cell's magics language, formatter options)
+HIGHLIGHTED: dict[tuple[str, str, str | None, str], str] = {}
+
+
+class CachedHighlight(Highlight2HTML):
+    """nbconvert's ``highlight_code`` filter, each source highlighted once per process tree."""
+
+    def __call__(self, source: str, language: str | None = None, metadata=None) -> str:
+        magics = metadata.get("magics_language") if metadata else None
+        options = repr(sorted(self.extra_formatter_options.items()))
+        key = (source, language or self.pygments_lexer, magics, options)
+        html = HIGHLIGHTED.get(key)
+        if html is None:
+            html = HIGHLIGHTED[key] = super().__call__(source, language, metadata)
+        return html
+
+
 class FeedbackExporter(HTMLExporter):
-    """``HTMLExporter`` with compiled templates kept, and no BeautifulSoup pass."""
+    """``HTMLExporter`` with compiled templates and highlighted code kept, and no
+    BeautifulSoup pass."""
 
     def _create_environment(self):
         environment = super()._create_environment()
@@ -67,7 +89,7 @@ class FeedbackExporter(HTMLExporter):
         language = nb.metadata.get("language_info", {})
         lexer = language.get("pygments_lexer", language.get("name", None))
         highlight_code = self.filters.get(
-            "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)
+            "highlight_code", CachedHighlight(pygments_lexer=lexer, parent=self)
         )
         resources = self._init_resources(resources)
         filter_data_type = WidgetsDataTypeFilter(
@@ -119,3 +141,22 @@ def render_sample() -> str:
     scores = {"notebook": "sample", "score": 1.0, "max_score": 1.0, "late_penalty": 0.0}
     html, _ = feedback_exporter().from_notebook_node(nb, {"nbgrader": scores})
     return sanitize_feedback(html)
+
+
+def highlight_lessons(notebooks: list[Path]) -> int:
+    """Highlight the code cells of ``notebooks`` (a course's masters and released versions)
+    into :data:`HIGHLIGHTED`, as the feedback pages will ask for them; returns how many."""
+    import json
+
+    highlight = CachedHighlight(parent=feedback_exporter())
+    count = 0
+    for path in notebooks:
+        nb = json.loads(path.read_text())
+        info = nb.get("metadata", {}).get("language_info", {})
+        highlight.pygments_lexer = info.get("pygments_lexer", info.get("name")) or "ipython3"
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                source = cell["source"]
+                highlight("".join(source) if isinstance(source, list) else source)
+                count += 1
+    return count

@@ -6,8 +6,14 @@ Imported last by the forkserver (``autograder.forkserver.PRELOAD``); importing i
   nbconvert, pygments, mistune and the sanitiser load or compile on first use is loaded
   already in every unit, with nbgrader's feedback templates compiled
   (``feedback_exporter.COMPILED``) and their stylesheets cleaned (``feedback_html``);
-- imports what the judge's first ``backward`` with an explicit gradient imports inside
-  torch (``torch.fx.experimental.symbolic_shapes``, which imports sympy: about 0.3 s);
+- highlights the code cells of every lesson of the course (masters and released
+  versions: ``feedback_exporter.HIGHLIGHTED``), so that a unit's feedback page highlights
+  only what its student wrote;
+- does once what the judge's checks do first in torch, which imports more of torch on
+  first use: a ``backward`` with an explicit gradient (``torch.fx.experimental.
+  symbolic_shapes``, which imports sympy: about 0.3 s) and an optimizer's construction
+  and step (``torch.optim.Optimizer.__init__`` imports ``torch._dynamo``: about 1 s in
+  every unit whose judge builds an optimizer);
 - freezes the garbage collector: the preloaded objects (torch, nbgrader, sympy: about
   a million) move to a generation that is never scanned, so a unit's collections do not
   walk them all again, nor touch (and so copy) the pages they share with the forkserver.
@@ -19,12 +25,30 @@ from __future__ import annotations
 
 import gc
 
-import torch.fx.experimental.symbolic_shapes  # noqa: F401 -- see the module docstring
+import torch
 
-from autograder.feedback_exporter import render_sample
+from autograder.feedback_exporter import highlight_lessons, render_sample
+
+
+def _torch_first_use() -> None:
+    weight = torch.zeros(3, requires_grad=True)
+    (weight * 2).backward(torch.ones(3))
+    for optimizer in (torch.optim.SGD([weight], lr=0.1, momentum=0.9), torch.optim.Adam([weight])):
+        optimizer.step()
+
+
+def _highlight_course() -> None:
+    from autograder.course import Course
+
+    course = Course()
+    lessons = course.lessons()
+    highlight_lessons([course.master(x) for x in lessons] + [course.student(x) for x in lessons])
+
 
 try:
+    _torch_first_use()
     render_sample()
+    _highlight_course()
 except Exception:  # noqa: BLE001 -- a warm-up must never stop the forkserver (and grading)
     pass  # each unit pays the first-use costs itself, as it did before
 gc.freeze()

@@ -147,11 +147,12 @@ def test_the_feedback_exporter_is_what_the_unit_configures():
 AFTER_WARMUP = """
 import json, sys
 import jinja2
-from autograder.feedback_exporter import render_sample, feedback_exporter
+import autograder.unit_warmup  # what the forkserver imports last
+from autograder.feedback_exporter import HIGHLIGHTED, feedback_exporter
 from autograder.feedback_html import clean_stylesheet, sanitize_feedback
 sys.path.insert(0, {tests!r})
 from test_feedback_exporter import graded_notebook, SCORES
-render_sample()  # what autograder.unit_warmup does in the forkserver
+highlighted = len(HIGHLIGHTED)
 names = []
 compile_source = jinja2.Environment.compile
 def counting(self, source, name=None, *args, **kwargs):
@@ -163,16 +164,19 @@ html, _ = feedback_exporter().from_notebook_node(graded_notebook(), {{"nbgrader"
 sanitize_feedback(html)
 after = clean_stylesheet.cache_info()
 print(json.dumps({{"compiled": names, "css_misses": after.misses - before.misses,
-                   "css_hits": after.hits - before.hits}}))
+                   "css_hits": after.hits - before.hits,
+                   "highlighted": len(HIGHLIGHTED) - highlighted}}))
 """
 
 
-def test_after_the_warmup_a_lesson_page_compiles_nothing_and_cleans_no_stylesheet():
+def test_after_the_warmup_a_lesson_page_compiles_highlights_and_cleans_nothing():
     """What the forkserver's warm-up prepares is what a unit's page needs (in a fresh process:
-    this one's caches are filled by the other tests)."""
+    this one's caches are filled by the other tests): a lesson's page compiles no template,
+    highlights no code cell, cleans no stylesheet."""
     code = AFTER_WARMUP.format(tests=str(Path(__file__).parent))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     found = json.loads(out.stdout.strip().splitlines()[-1])
     assert found["compiled"] == [], f"templates compiled after the warm-up: {found['compiled']}"
     assert found["css_misses"] == 0 and found["css_hits"] >= 2, found
+    assert found["highlighted"] == 0, found

@@ -12,7 +12,12 @@ from autograder.feedback_exporter import render_sample
 
 COLLECT = Path(forkserver.__file__).parent / "kernel" / "collect"
 # loaded by the preload or on first use by the warm-up (each a fraction of a second per unit)
-WARMED = ("nbgrader.converters", "pygments", "torch.fx.experimental.symbolic_shapes")
+WARMED = (
+    "nbgrader.converters",
+    "pygments",
+    "torch.fx.experimental.symbolic_shapes",
+    "torch._dynamo",
+)
 
 
 def test_preload_names_every_lesson_check_and_ends_with_the_warmup():
@@ -61,3 +66,20 @@ def test_the_warmup_page_is_sanitised_and_shows_the_sample():
     assert "<script" not in page.lower()
     assert "Content-Security-Policy" in page
     assert "data:image/png;base64," in page and "3.14" in page and "Title" in page
+
+
+def test_after_the_warmup_the_judges_first_optimizer_and_backward_load_nothing():
+    """What a judge's check does first (an optimizer, a backward with an explicit gradient)
+    imports nothing more in a unit: the warm-up paid for it (about 1 s a unit otherwise)."""
+    code = (
+        "import sys, autograder.unit_warmup, torch\n"
+        "before = set(sys.modules)\n"
+        "w = torch.zeros(3, requires_grad=True)\n"
+        "opt = torch.optim.SGD([w], lr=0.1, momentum=0.9)\n"
+        "(w * 2).backward(torch.ones(3))\n"
+        "opt.step()\n"
+        "torch.optim.Adam([w]).step()\n"
+        "print(sorted(set(sys.modules) - before))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
