@@ -4,8 +4,8 @@ Validation runs each lesson's kernel on one CPU, like Binder's quota, and runs t
 (or two runs of one) at a time on a 2-core machine. Pinning every such kernel to "the first
 CPU" put them all on CPU 0 while the others idled. :func:`claim` takes the CPUs no other
 pinned kernel of this user holds: one lock file per CPU, locked with ``flock`` and held
-by the kernel (the descriptor survives ``exec``) until it exits, when the kernel
-releases it, however it ends. When every CPU is taken, kernels share the first ones.
+by the kernel (the descriptor survives ``exec``) until it exits, however it ends. When
+every CPU is taken, kernels share the first ones.
 """
 
 from __future__ import annotations
