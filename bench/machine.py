@@ -27,8 +27,39 @@ def describe() -> str:
     return (
         f"Machine: {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({cpu}), "
         f"{mem_text}, Python {platform.python_version()}, torch {torch.__version__}; "
-        f"measured {date.today().isoformat()}."
+        f"measured {date.today().isoformat()}; reference workload {reference_seconds():.2f} s "
+        f"({REFERENCE}: this machine's speed varies from day to day, compare runs by it)."
     )
+
+
+REFERENCE = "200 SGD steps of a 20-layer, 64-wide ReLU MLP on a batch of 64, one thread"
+
+
+def reference_seconds() -> float:
+    """Seconds of a fixed training workload on one thread (the best of three), measured now."""
+    import time
+
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        generator = torch.Generator().manual_seed(0)
+        layers = [torch.nn.Linear(64, 64) for _ in range(20)]
+        model = torch.nn.Sequential(*(m for layer in layers for m in (layer, torch.nn.ReLU())))
+        x = torch.randn(64, 64, generator=generator)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            for _ in range(200):
+                optimizer.zero_grad()
+                model(x).square().mean().backward()
+                optimizer.step()
+            best = min(best, time.perf_counter() - start)
+        return best
+    finally:
+        torch.set_num_threads(threads)
 
 
 def load_now() -> float:
