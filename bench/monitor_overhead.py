@@ -1,7 +1,7 @@
 """How much GradientMonitor adds to a training step (budget: <= 10 % recording every step).
 
 Times training steps as `train.fit` runs them, of lesson 02's model (a 20-layer, 64-wide
-sigmoid MLP) and of a 50-layer, 64-wide ReLU MLP (issue 19's case), batches of 64 digits,
+sigmoid MLP) and of 50-layer ReLU MLPs 64 and 128 wide (issue 19's case), batches of 64 digits,
 SGD with momentum, with and without the monitor recording every step and every 5th step;
 alternates the two to share any machine noise.
 
@@ -45,8 +45,13 @@ def _block(model, opt, x, y, mon: GradientMonitor | None, steps: int) -> float:
     return (_clock() - start) / steps
 
 
-#: name -> (depth, activation): lesson 02's model, and the issue's 50-layer MLP
-MODELS = {"20-layer sigmoid": (20, "sigmoid"), "50-layer relu": (50, "relu")}
+#: name -> (depth, activation, width): lesson 02's model, and the issue's 50-layer MLP at two
+#: widths (the monitor moves every weight each recorded step: its share depends on the width)
+MODELS = {
+    "20-layer sigmoid": (20, "sigmoid", 64),
+    "50-layer relu": (50, "relu", 64),
+    "50-layer relu, 128 wide": (50, "relu", 128),
+}
 
 
 def measure(
@@ -68,8 +73,8 @@ def measure(
     configure_threads(1)
     x, y, _, _ = data.digits(seed=0).tensors()
     x, y = x[:batch], y[:batch]
-    depth, activation = MODELS[model]
-    model = models.mlp(64, 64, depth, 10, activation=activation, seed=0)
+    depth, activation, width = MODELS[model]
+    model = models.mlp(64, width, depth, 10, activation=activation, seed=0)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)  # fit's "momentum"
     mon = GradientMonitor(model, every=every, activations=activations)
 
@@ -94,6 +99,27 @@ def measure(
         "monitored_ms": statistics.median(monitored) * 1e3,
         "overhead": statistics.median(ratios) - 1,
     }
+
+
+def _width_sentence(results: dict[str, dict[str, float]]) -> str:
+    """What the two widths of the 50-layer MLP show, from this run's numbers."""
+    narrow = results.get("50-layer relu, every=1")
+    wide = results.get("50-layer relu, 128 wide, every=1")
+    if narrow is None or wide is None:
+        return ""
+    more = wide["overhead"] > narrow["overhead"]
+    return (
+        f"Recording every step of the 50-layer ReLU MLP costs {wide['overhead']:+.0%} at 128 "
+        f"wide against {narrow['overhead']:+.0%} at 64 wide: "
+        + (
+            "the wider net pays relatively more (the monitor copies, subtracts and norms "
+            "every weight and gradient each recorded step): "
+            "narrow nets are not the worst case."
+            if more
+            else "the wider net pays relatively less: its step's matrix products grow faster "
+            "than the monitor's copies."
+        )
+    )
 
 
 def main() -> None:
@@ -144,7 +170,8 @@ def main() -> None:
         f"{load_note(load_before)}\n\n"
         "A training step as `train.fit` runs it (forward, loss value, backward, total gradient\n"
         "norm, SGD-with-momentum step) on lesson 02's model (a 20-layer, 64-wide sigmoid MLP)\n"
-        "and on a 50-layer, 64-wide ReLU MLP, on batches of 64 digits, 1 thread.\n"
+        "and on 50-layer ReLU MLPs 64 and 128 wide (the 128-wide one's first layer takes the\n"
+        "64 pixels), on batches of 64 digits, 1 thread.\n"
         "`record()` on every step (every=1), on every step\n"
         "without the activation statistics (activations=False: no taps), or on every\n"
         "fifth (every=5). Each measurement is the median over interleaved blocks of 40 steps;\n"
@@ -172,9 +199,9 @@ def main() -> None:
         "are first scaled by a power of two, exactly, so that no square is a subnormal "
         "float. Inside a training step each of these ops "
         "costs 2 to 4 times what it costs alone, because the data it reads has left the "
-        "cache. The cost is proportional to the weights plus activations and barely depends "
-        "on the batch's compute, so deep, narrow models with small batches are the worst "
-        "case. The lessons' training runs pass `every=5`; every-step recording is used for "
+        "cache. "
+        + _width_sentence(results)
+        + " The lessons' training runs pass `every=5`; every-step recording is used for "
         "single-step snapshots and for `coursekit.diagnose`'s fault suite.\n"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
