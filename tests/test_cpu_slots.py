@@ -4,7 +4,6 @@ pinned to the first one."""
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -78,9 +77,8 @@ def test_a_lock_folder_that_is_a_link_is_not_used(tmp_path, monkeypatch):
     (tmp_path / f"gf-cpus-{os.getuid()}").symlink_to(elsewhere)
     monkeypatch.setattr(cpu_slots.tempfile, "gettempdir", lambda: str(tmp_path))
     assert cpu_slots._folder() is None
-    started = time.time()
     assert cpu_slots.claim(1) == CPUS[:1]
-    assert list(elsewhere.iterdir()) == [] and time.time() - started < 5
+    assert list(elsewhere.iterdir()) == []  # no lock file made through the link
 
 
 def test_no_limit_or_as_many_as_there_are_is_every_cpu():
