@@ -1,7 +1,7 @@
 """nbgrader's feedback page, rendered with less work per unit: the grader renders one per unit.
 
 :class:`FeedbackExporter` is nbconvert's ``HTMLExporter`` (with nbgrader's ``feedback``
-template, as ``GenerateFeedback`` configures it) with two costs removed:
+template, as ``GenerateFeedback`` configures it) with three costs removed:
 
 - the Jinja templates are compiled once per process tree: their bytecode is kept in
   :data:`COMPILED`, filled in the grader's forkserver (``autograder.unit_warmup``) and
