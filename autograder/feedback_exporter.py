@@ -60,6 +60,13 @@ COMPILED = CompiledTemplates()
 HIGHLIGHTED: dict[tuple[str, str, str | None, str], str] = {}
 
 
+def notebook_lexer(metadata: dict) -> str | None:
+    """The pygments lexer nbconvert's HTMLExporter highlights a notebook with (None: its
+    default), from the notebook's metadata."""
+    language = metadata.get("language_info", {})
+    return language.get("pygments_lexer", language.get("name", None))
+
+
 class CachedHighlight(Highlight2HTML):
     """nbconvert's ``highlight_code`` filter, each source highlighted once per process tree."""
 
@@ -86,10 +93,9 @@ class FeedbackExporter(HTMLExporter):
         self, nb: NotebookNode, resources: dict[str, Any] | None = None, **kw: Any
     ) -> tuple[str, dict[str, Any]]:
         """``HTMLExporter.from_notebook_node`` up to its BeautifulSoup pass."""
-        language = nb.metadata.get("language_info", {})
-        lexer = language.get("pygments_lexer", language.get("name", None))
         highlight_code = self.filters.get(
-            "highlight_code", CachedHighlight(pygments_lexer=lexer, parent=self)
+            "highlight_code",
+            CachedHighlight(pygments_lexer=notebook_lexer(nb.metadata), parent=self),
         )
         resources = self._init_resources(resources)
         filter_data_type = WidgetsDataTypeFilter(
@@ -148,12 +154,12 @@ def highlight_lessons(notebooks: list[Path]) -> int:
     into :data:`HIGHLIGHTED`, as the feedback pages will ask for them; returns how many."""
     import json
 
-    highlight = CachedHighlight(parent=feedback_exporter())
+    exporter = feedback_exporter()
     count = 0
     for path in notebooks:
         nb = json.loads(path.read_text())
-        info = nb.get("metadata", {}).get("language_info", {})
-        highlight.pygments_lexer = info.get("pygments_lexer", info.get("name")) or "ipython3"
+        # as FeedbackExporter makes its filter for this notebook: the same cache keys
+        highlight = CachedHighlight(pygments_lexer=notebook_lexer(nb["metadata"]), parent=exporter)
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
                 source = cell["source"]
