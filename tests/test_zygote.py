@@ -210,6 +210,16 @@ def test_a_request_it_cannot_serve_falls_back_to_bubblewrap(tmp_path, zygote, ca
     assert (tmp_path / "launches").read_text().startswith("bubblewrap (the zygote did not")
 
 
+def test_a_request_refused_before_it_was_all_read_is_unavailable_not_a_crash(tmp_path, zygote):
+    """The zygote answers and closes while the client is still sending (here: a request over
+    its size limit; in CI once: a refusal read from the first send, before the second):
+    the launcher must fall back to bubblewrap, not die of a broken pipe."""
+    jail, _ = _jail(tmp_path, zygote)
+    huge = ["x" * 2**21]  # over the 1 MiB a request may have (server.MAX_REQUEST)
+    with pytest.raises(Unavailable, match="did not start"):
+        launch(str(zygote[0].socket), sandbox.jail_plan(jail).to_json(), huge, {}, lambda: None)
+
+
 def test_without_a_zygote_nothing_starts(tmp_path):
     plan = {"steps": [], "env": {}, "chdir": "/", "uid": UID}
     with pytest.raises(Unavailable, match="no zygote"):

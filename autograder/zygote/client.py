@@ -93,11 +93,20 @@ def launch(
     namespace = os.open("/proc/self/ns/mnt", os.O_RDONLY)
     try:
         sent = socket.send_fds(conn, [payload], [namespace])
-        conn.sendall(payload[sent:])
+        if sent < len(payload):
+            conn.sendall(payload[sent:])
+    except OSError as exc:  # it refused and closed before reading all: its answer may be read
+        unsent = f"the zygote closed the connection ({exc.strerror})"
+    else:
+        unsent = "the zygote closed the connection"
     finally:
         os.close(namespace)
     answers = conn.makefile("rb")
-    first = json.loads(answers.readline() or b'{"error": "the zygote closed the connection"}')
+    try:
+        line = answers.readline()
+    except OSError:
+        line = b""
+    first = json.loads(line) if line else {"error": unsent}
     if "started" not in first:
         raise Unavailable(f"the zygote did not start the kernel: {first.get('error')}")
     started()
