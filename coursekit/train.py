@@ -42,12 +42,14 @@ class TrainHistory:
 def _make_optimizer(
     optimizer: str, params, lr: float, weight_decay: float = 0.0
 ) -> torch.optim.Optimizer:
+    # foreach: one call per step for all parameters (torch picks it only on GPUs by default);
+    # on CPU it applies the same per-tensor arithmetic, so the weights are bitwise the same
     if optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, foreach=True)
     if optimizer == "momentum":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, foreach=True)
     if optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
     raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
 
 
@@ -125,7 +127,8 @@ def fit(
         raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
     loss_fn = nn.CrossEntropyLoss() if loss == "cross_entropy" else nn.MSELoss()
     classify = loss == "cross_entropy"
-    opt = _make_optimizer(optimizer, model.parameters(), lr, weight_decay)
+    params = list(model.parameters())  # once: model.parameters() walks every module
+    opt = _make_optimizer(optimizer, params, lr, weight_decay)
     x_train, y_train, x_val, y_val = _tensors(data)
     generator = torch.Generator().manual_seed(seed)
     history = TrainHistory()
@@ -153,11 +156,9 @@ def fit(
             if monitor is not None:
                 monitor.record()
             if clip_norm is not None:
-                norm = nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+                norm = nn.utils.clip_grad_norm_(params, clip_norm)
             else:
-                norm = nn.utils.get_total_norm(
-                    [p.grad for p in model.parameters() if p.grad is not None]
-                )
+                norm = nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
             history.grad_norm.append(float(norm))
             opt.step()
             total += value * len(idx)

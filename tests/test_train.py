@@ -61,6 +61,44 @@ def test_weight_decay_adds_l2_to_the_gradient(digits):
         torch.testing.assert_close(got.detach(), want)
 
 
+@pytest.mark.parametrize(
+    ("optimizer", "make"),
+    [
+        ("sgd", lambda p: torch.optim.SGD(p, lr=0.05, weight_decay=1e-3)),
+        ("momentum", lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-3)),
+        ("adam", lambda p: torch.optim.Adam(p, lr=0.05, weight_decay=1e-3)),
+    ],
+)
+def test_fit_steps_exactly_as_torchs_own_loop(digits, optimizer, make):
+    """fit's optimizers step all parameters at once (foreach): bitwise the weights that
+    torch's default per-tensor step gives in a plain loop over the same batches."""
+    x, y, _, _ = train._tensors(digits)
+    net = models.mlp(64, 16, 3, 10, activation="tanh", seed=1)
+    oracle = models.mlp(64, 16, 3, 10, activation="tanh", seed=1)
+    train.fit(
+        net,
+        digits,
+        epochs=2,
+        lr=0.05,
+        optimizer=optimizer,
+        weight_decay=1e-3,
+        batch_size=128,
+        seed=4,
+        progress=False,
+    )
+    opt = make(oracle.parameters())
+    generator = torch.Generator().manual_seed(4)
+    for _ in range(2):
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(x), 128):
+            idx = order[start : start + 128]
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(oracle(x[idx]), y[idx]).backward()
+            opt.step()
+    for got, want in zip(net.parameters(), oracle.parameters(), strict=True):
+        assert torch.equal(got, want), f"{optimizer}: max difference {(got - want).abs().max()}"
+
+
 def test_monitor_records_every_step(digits):
     net = models.mlp(64, 16, 2, 10)
     with GradientMonitor(net) as mon:
