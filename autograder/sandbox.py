@@ -41,7 +41,7 @@ from pathlib import Path
 from autograder.course import PACKAGE_DIR
 from autograder.jail_plan import HOME as HOME  # where a kernel starts (tests read it)
 from autograder.jail_plan import bwrap_args, jail_plan
-from autograder.zygote.walls import fresh_keyrings_of, set_limits
+from autograder.zygote.walls import fresh_keyrings_of, own_session_keyring, set_limits
 
 ISOLATED = "isolated"
 ISOLATED_SAME_USER = "isolated-same-user"
@@ -236,6 +236,7 @@ def main(argv: list[str] | None = None) -> None:
                 _note(opts, "bubblewrap")
             if jail.mode == ISOLATED:  # keys an earlier kernel of this uid left behind
                 fresh_keyrings_of(jail.uid)
+            own_session_keyring()  # not the grader's (bwrap and the kernel inherit it)
             kernel = bwrap_argv(jail, kernel)
         _nothing_inherited()
     # jailed, no file the kernel writes may outgrow its tmpfs (its only writable places)

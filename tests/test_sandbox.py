@@ -212,8 +212,9 @@ add_key, keyctl = {"x86_64": (248, 250), "aarch64": (217, 219)}[platform.machine
 @pytest.mark.skipif(MODE != sandbox.ISOLATED, reason="a uid of its own needs root")
 @pytest.mark.parametrize(
     "keyring",
-    ["-4", "-5", "libc.syscall(keyctl, 22, -1, -3)"],  # user, user session, persistent
-    ids=["user", "user-session", "persistent"],
+    # session, user, user session, persistent
+    ["-3", "-4", "-5", "libc.syscall(keyctl, 22, -1, -3)"],
+    ids=["session", "user", "user-session", "persistent"],
 )
 def test_keys_an_earlier_kernel_left_are_gone(jail, keyring):
     """The kernel keeps a uid's user keyrings after its processes end (the persistent one for
@@ -234,4 +235,44 @@ def test_keys_an_earlier_kernel_left_are_gone(jail, keyring):
         f"open({str(ipc / 'found')!r}, 'w').write(str(found))\n"
     )
     done = _run(args, look)
+    assert (ipc / "found").read_text() == "-1", "a key of an earlier kernel was still there"
+
+
+def _run_in_a_login_session(args, code):
+    """``_run`` from a grader whose process has a session keyring with a key of its own in
+    it, as after an ssh login (pam_keyinit): every run joins the same named keyring."""
+    launcher = _KEYS + (
+        "import os, sys\n"
+        "ring = libc.syscall(keyctl, 1, b'gf-test-login')\n"  # KEYCTL_JOIN_SESSION_KEYRING
+        "assert ring > 0, ctypes.get_errno()\n"
+        "secret = b'the grader s own secret'\n"
+        "assert libc.syscall(add_key, b'user', b'gf-grader', secret, len(secret), -3) > 0\n"
+        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n"
+    )
+    kernel = [sys.executable, "-c", code]
+    argv = [sys.executable, "-c", launcher, "-m", "autograder.sandbox", *args, "--", *kernel]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+@needs_jail
+@pytest.mark.skipif(MODE != sandbox.ISOLATED, reason="a uid of its own needs root")
+def test_the_kernel_does_not_share_the_graders_session_keyring(jail):
+    """A kernel must neither read the grader's session keys nor leave one there for the
+    next kernel (another student's) to find: it gets a session keyring of its own."""
+    args, ipc = jail
+    leave = _KEYS + (
+        "payload = b'left by an earlier kernel'\n"
+        "key = libc.syscall(add_key, b'user', b'gf-probe', payload, len(payload), -3)\n"
+        "grader = libc.syscall(keyctl, 10, -3, b'user', b'gf-grader', 0)\n"  # KEYCTL_SEARCH
+        f"open({str(ipc / 'left')!r}, 'w').write('%d %d' % (key, grader))\n"
+    )
+    done = _run_in_a_login_session(args, leave)
+    key, grader = (ipc / "left").read_text().split()
+    assert int(key) > 0, done.stderr  # a key could be made in its own session keyring
+    assert grader == "-1", "the kernel found a key of the grader's session keyring"
+    look = _KEYS + (
+        "found = libc.syscall(keyctl, 10, -3, b'user', b'gf-probe', 0)\n"
+        f"open({str(ipc / 'found')!r}, 'w').write(str(found))\n"
+    )
+    done = _run_in_a_login_session(args, look)
     assert (ipc / "found").read_text() == "-1", "a key of an earlier kernel was still there"
