@@ -272,7 +272,8 @@ def main() -> None:
         f"| feedback | {phases['feedback']:.2f} | nbgrader's generate_feedback (HTML; "
         "templates compiled once in the forkserver, `autograder.feedback_exporter`), sanitised |",
         f"| rest | {phases['rest']:.2f} | the unit's process (forked), nbgrader's autograde "
-        "around Execute (gradebook, preprocessors: its cell metadata checks by jsonschema) |",
+        "around Execute (the gradebook's queries and commits: init_assignment, "
+        "SaveAutoGrades; the notebook written as JSON three times) |",
         "",
         f"With `--no-zygote` the same phases took: kernel start {fresh_phases['kernel_start']:.2f} "
         f"s, set-up cell {fresh_phases['setup_cell']:.2f} s, rest of execution "
