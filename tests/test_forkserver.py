@@ -45,6 +45,7 @@ def _what_a_forked_process_has(queue):
         {
             "modules": [m for m in WARMED if m in sys.modules],
             "frozen": gc.get_freeze_count(),
+            "mappers_to_configure": sys.modules["nbgrader.api"].Base.registry._new_mappers,
         }
     )
 
@@ -59,6 +60,7 @@ def test_a_process_forked_from_it_has_the_preload_loaded_and_the_gc_frozen():
     proc.join(30)
     assert found["modules"] == list(WARMED), found
     assert found["frozen"] > 100_000, f"only {found['frozen']} objects frozen"
+    assert not found["mappers_to_configure"], "each unit's first gradebook query configures them"
 
 
 def test_the_warmup_page_is_sanitised_and_shows_the_sample():
