@@ -1,7 +1,8 @@
 """nbgrader's fixed costs that do not change while we grade, paid once per process.
 
 ``install()`` (called by ``autograder.unit`` on import, so in the grader's forkserver
-before any unit forks) replaces two of nbgrader's lookups with their answer:
+before any unit forks) replaces two of nbgrader's lookups with their answer (and
+``one_engine_per_database`` lets one unit's gradebooks share their compiled SQL):
 
 - nbgrader runs ``alembic heads`` in a subprocess (~0.9 s) every time it opens a
   gradebook, about five times per graded notebook; the answer never changes while we
@@ -14,8 +15,10 @@ before any unit forks) replaces two of nbgrader's lookups with their answer:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import types
+from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
@@ -47,6 +50,33 @@ def validate_metadata(instance: Any, schema: dict) -> None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
     if error is not None:
         raise error
+
+
+@contextlib.contextmanager
+def one_engine_per_database() -> Iterator[None]:
+    """Within it, the gradebooks nbgrader opens on one database share one SQLAlchemy engine.
+
+    nbgrader opens a new ``Gradebook`` (a new engine) about ten times per graded notebook,
+    and an engine keeps the SQL it compiled for itself: each compiled the same statements
+    again (44 compilations a unit instead of 24, ~0.05 s). Closing a gradebook disposes of
+    the engine's pooled connections as before; on exit the engines are disposed of and
+    forgotten, so a database file made again at the same path is opened afresh."""
+    real = nbgrader.api.create_engine
+    engines: dict[tuple, Any] = {}
+
+    def create_engine(url: Any, **options: Any) -> Any:
+        key = (str(url), tuple(sorted(options.items())))
+        if key not in engines:
+            engines[key] = real(url, **options)
+        return engines[key]
+
+    nbgrader.api.create_engine = create_engine
+    try:
+        yield
+    finally:
+        nbgrader.api.create_engine = real
+        for engine in engines.values():
+            engine.dispose()
 
 
 def install() -> None:

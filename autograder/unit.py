@@ -221,6 +221,11 @@ def _failed_autograde(spec: UnitSpec, log: str, notes: list[str]) -> UnitResult:
 
 def grade_unit(spec: UnitSpec) -> UnitResult:
     """Grade one submission with nbgrader; never raises for a bad submission."""
+    with nbgrader_speedups.one_engine_per_database():  # its gradebooks share compiled SQL
+        return _grade_unit(spec)
+
+
+def _grade_unit(spec: UnitSpec) -> UnitResult:
     from autograder.config import course_config
     from autograder.nbgrader_run import NbgraderFailed
     from autograder.rebuild import InvalidSubmission, load_submission, rebuild

@@ -88,3 +88,49 @@ def test_nbgraders_module_is_patched_where_it_looks_up_validate():
     from nbgrader.nbgraderformat import common
 
     assert common.jsonschema.validate is nbgrader_speedups.validate_metadata
+
+
+def _compilations(gradebooks_on: Path) -> int:
+    """SQL compilations of opening a gradebook three times and reading an assignment."""
+    import sqlalchemy.sql.compiler as compiler
+
+    count = 0
+    real = compiler.Compiled.__init__
+
+    def counting(self, *args, **kwargs):
+        nonlocal count
+        count += 1
+        real(self, *args, **kwargs)
+
+    compiler.Compiled.__init__ = counting
+    try:
+        for _ in range(3):
+            with nbgrader.api.Gradebook(f"sqlite:///{gradebooks_on}", "c") as gb:
+                gb.find_assignment("lesson")
+    finally:
+        compiler.Compiled.__init__ = real
+    return count
+
+
+def test_one_units_gradebooks_share_one_engine_and_compile_their_sql_once(tmp_path):
+    db = tmp_path / "gradebook.db"
+    with nbgrader.api.Gradebook(f"sqlite:///{db}", "c") as gb:
+        gb.add_assignment("lesson")
+    apart = _compilations(db)
+    with nbgrader_speedups.one_engine_per_database():
+        shared = _compilations(db)
+        with nbgrader.api.Gradebook(f"sqlite:///{db}", "c") as one:
+            with nbgrader.api.Gradebook(f"sqlite:///{db}", "c") as two:
+                assert one.engine is two.engine
+                assert two.find_assignment("lesson").name == "lesson"
+    assert shared < apart, (shared, apart)
+    # afterwards: nbgrader's own create_engine again, and a database made anew is read anew
+    db.unlink()
+    with nbgrader.api.Gradebook(f"sqlite:///{db}", "c") as gb:
+        assert gb.assignments == []
+    with nbgrader_speedups.one_engine_per_database():
+        with nbgrader.api.Gradebook(f"sqlite:///{db}", "c") as one:
+            one.add_assignment("other")
+    with nbgrader.api.Gradebook(f"sqlite:///{db}", "c") as two:
+        assert one.engine is not two.engine
+        assert [a.name for a in two.assignments] == ["other"]
