@@ -30,6 +30,7 @@ from nbgrader.api import Gradebook
 from autograder import nbgrader_speedups
 from autograder.plan import graded_skips
 from autograder.planned_execute import BoundedExecute
+from autograder.ready_client import QuickReadyClient
 
 nbgrader_speedups.install()  # nbgrader's constant lookups, answered once
 
@@ -274,6 +275,7 @@ def _grade_unit(spec: UnitSpec) -> UnitResult:
     # a kernel that withholds its "idle" status must not make the run an error: move on
     config.Execute.raise_on_iopub_timeout = False
     config.KernelManager.transport = "ipc"
+    config.AsyncKernelManager.client_factory = QuickReadyClient  # no idle 0.2 s at its start
     config.KernelManager.ip = str(ipc / "k")
     BoundedExecute.seconds = None
     BoundedExecute.skip = frozenset(skip)
