@@ -161,14 +161,19 @@ def bwrap_argv(jail: Jail, kernel: list[str]) -> list[str]:
 
 
 def _private_connection_file(jail: Jail, kernel: list[str]) -> list[str]:
-    """Copy the kernel's connection file (in the grader's runtime folder) into ipc_dir."""
+    """Copy the kernel's connection file (in the grader's runtime folder) into ipc_dir, as a
+    new file (a kernel that started in this folder before could have put a link there)."""
     if "-f" not in kernel[:-1]:
         return kernel
     index = kernel.index("-f") + 1
     private = Path(jail.ipc_dir) / "connection.json"
-    private.write_text(Path(kernel[index]).read_text())
-    if jail.mode == ISOLATED:
-        os.chown(private, jail.uid, jail.uid)
+    content = Path(kernel[index]).read_bytes()
+    # ipc_dir is the kernel's to write: never follow a link it left there, never reuse a file
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with os.fdopen(os.open(private, flags, 0o600), "wb") as out:
+        if jail.mode == ISOLATED:
+            os.fchown(out.fileno(), jail.uid, jail.uid)
+        out.write(content)
     return [*kernel[:index], str(private), *kernel[index + 1 :]]
 
 

@@ -142,25 +142,31 @@ def _write_kernelspec(spec: UnitSpec, root: Path) -> Path:
     return ipc
 
 
-# What jupyter_client says when the kernel exits before answering its first request, that
-# is before any of the notebook runs: never the submission's doing. Two kernels starting at
-# once can pick the same TCP port (jupyter/jupyter_client#487): the loser exits.
-_NEVER_STARTED = ("Kernel died before replying to kernel_info", "Kernel didn't respond in")
+def _autograde(spec: UnitSpec, root: Path, config, notes: list[str]) -> None:
+    """nbgrader's Autograde, its kernel started through a folder of its own (``ipc``);
+    when the kernel failed before any cell ran, once more through a fresh folder.
 
-
-def _autograde(config, notes: list[str]) -> None:
-    """nbgrader's Autograde; when the kernel failed to start, start it once more."""
+    "Before any cell ran" is read from ``BoundedExecute.phases`` (set by the grader when the
+    first code cell starts), never from nbgrader's log: a kernel can write to that log (a
+    comm's target name is logged), and the kernel's first folder is not to be trusted."""
     from nbgrader.converters import Autograde
 
     from autograder.nbgrader_run import NbgraderFailed, run_converter
+    from autograder.sandbox import remove_shared_folder
 
-    try:
-        run_converter(Autograde, config, force=True)
-    except NbgraderFailed as exc:
-        if not any(text in str(exc) for text in _NEVER_STARTED):
-            raise
-        notes.append("the kernel failed to start and was started again")
-        run_converter(Autograde, config, force=True)
+    for attempt in (1, 2):
+        BoundedExecute.phases = {}
+        ipc = _write_kernelspec(spec, root)
+        config.KernelManager.ip = str(ipc / "k")
+        try:
+            run_converter(Autograde, config, force=True)
+            return
+        except NbgraderFailed:
+            if attempt == 2 or "kernel_start" in BoundedExecute.phases:
+                raise
+            notes.append("the kernel failed to start and was started again")
+        finally:
+            remove_shared_folder(ipc)
 
 
 def _judged_cells(
@@ -230,7 +236,7 @@ def _grade_unit(spec: UnitSpec) -> UnitResult:
     from autograder.config import course_config
     from autograder.nbgrader_run import NbgraderFailed
     from autograder.rebuild import InvalidSubmission, load_submission, rebuild
-    from autograder.sandbox import LAUNCHES, remove_shared_folder
+    from autograder.sandbox import LAUNCHES
 
     started = time.perf_counter()
     phases: dict[str, float] = {}
@@ -259,7 +265,6 @@ def _grade_unit(spec: UnitSpec) -> UnitResult:
             "(the lesson's grading plan: no graded cell needs them)"
         )
     autograded = course / "autograded" / spec.student / spec.lesson
-    ipc = _write_kernelspec(spec, root)
 
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute
@@ -276,17 +281,14 @@ def _grade_unit(spec: UnitSpec) -> UnitResult:
     config.Execute.raise_on_iopub_timeout = False
     config.KernelManager.transport = "ipc"
     config.AsyncKernelManager.client_factory = QuickReadyClient  # no idle 0.2 s at its start
-    config.KernelManager.ip = str(ipc / "k")
     BoundedExecute.seconds = None
     BoundedExecute.skip = frozenset(skip)
     phases["prepare"] = time.perf_counter() - started
     failed = None
     try:
-        _autograde(config, notes)
+        _autograde(spec, root, config, notes)
     except NbgraderFailed as exc:
         failed = _failed_autograde(spec, str(exc), notes)
-    finally:
-        remove_shared_folder(ipc)
     launches = root / LAUNCHES
     kernels = launches.read_text().splitlines() if launches.exists() else []
     if failed is not None:

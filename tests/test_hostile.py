@@ -12,6 +12,7 @@ beside them are graded as if alone.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -255,6 +256,24 @@ RESOURCE_ATTACKS = {
 }
 
 
+# A red team's attack on the grader's file system: the kernel puts a link to a file of the
+# grader's where its connection file was, and makes nbgrader's log say that the kernel never
+# started (a comm's target name is logged), so that the grader (root) starts another kernel
+# in the same folder and writes the new connection file through the link.
+LINK_AND_RESTART = (
+    "import os, time\n"
+    "from comm import create_comm\n"
+    "from ipykernel import get_connection_file\n"
+    "_file = get_connection_file()\n"
+    "os.unlink(_file)\n"
+    "os.symlink(VICTIM, _file)\n"
+    'create_comm(target_name="Kernel didn\'t respond in")\n'
+    "create_comm(target_name='Kernel died before replying to kernel_info')\n"
+    "time.sleep(1)\n"
+    "os._exit(1)\n"
+)
+
+
 # Outputs that would run script in the instructor's browser when the feedback is opened.
 XSS = (
     "from IPython.display import HTML, SVG, Markdown, display\n"
@@ -293,16 +312,20 @@ def graded(tmp_path_factory):
     put("xss", {**GOOD, "add": XSS + GOOD["add"]})
     for name, code in RESOURCE_ATTACKS.items():
         put(name, {**GOOD, "add": code + GOOD["add"]})
+    victim = root / "victim.txt"
+    victim.write_text("the grader's own file")
+    put("link_and_restart", {**GOOD, "add": f"VICTIM = {str(victim)!r}\n" + LINK_AND_RESTART})
     args = [str(subs), "--out", str(out), "--course", str(course.root), "--workers", "2"]
     args += ["--timeout", "20", "--notebook-timeout", "120", "--memory", "1500M", "--quiet"]
     code = main(["grade", *args])
     results = {r["student"]: r for r in json.loads((out / "report.json").read_text())}
-    return {"code": code, "results": results, "out": out}
+    return {"code": code, "results": results, "out": out, "victim": victim}
 
 
 def test_the_class_is_graded_and_the_run_succeeds(graded):
     assert graded["code"] == 0
-    assert set(graded["results"]) == {"good", "blank", "escape", "xss", *ATTACKS, *RESOURCE_ATTACKS}
+    others = {"good", "blank", "escape", "xss", "link_and_restart"}
+    assert set(graded["results"]) == {*others, *ATTACKS, *RESOURCE_ATTACKS}
     assert not [r for r in graded["results"].values() if r["status"] == "grader_error"]
     assert graded["results"]["good"]["score"] == 3
     assert graded["results"]["blank"]["score"] == 0
@@ -389,3 +412,12 @@ def test_attacks_on_the_grader_cost_the_attacker_at_most_its_own_points(graded):
     feedback = graded["out"] / "feedback" / "flood_output" / f"{LESSON}.html"
     assert feedback.stat().st_size < 45 * 2**20  # the output was cut, not kept whole
     assert "the grader dropped output beyond" in feedback.read_text()
+
+
+def test_no_kernel_makes_the_grader_write_through_its_links(graded):
+    victim = graded["victim"]
+    assert victim.read_text() == "the grader's own file"
+    assert victim.stat().st_uid == os.getuid()
+    result = graded["results"]["link_and_restart"]
+    assert result["status"] == "kernel_died" and result["score"] == 0, result
+    assert not any("started again" in note for note in result["notes"]), result["notes"]

@@ -276,3 +276,24 @@ def test_the_kernel_does_not_share_the_graders_session_keyring(jail):
     )
     done = _run_in_a_login_session(args, look)
     assert (ipc / "found").read_text() == "-1", "a key of an earlier kernel was still there"
+
+
+def test_the_connection_file_is_never_written_through_a_link_the_kernel_left(tmp_path):
+    """The kernel's folder is the kernel's to write: a link it left at connection.json
+    (to a file of the grader's) must not be followed by the launcher, which runs as root."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the grader's own file")
+    ipc = tmp_path / "ipc"
+    ipc.mkdir()
+    (ipc / "connection.json").symlink_to(victim)
+    source = tmp_path / "kernel-1.json"
+    source.write_text('{"key": "secret"}')
+    jail = sandbox.Jail(MODE, 61999, str(ipc), str(tmp_path / "site"))
+    with pytest.raises(FileExistsError):
+        sandbox._private_connection_file(jail, ["python", "-f", str(source)])
+    assert victim.read_text() == "the grader's own file"
+    assert victim.stat().st_uid == os.getuid()
+    (ipc / "connection.json").unlink()
+    kernel = sandbox._private_connection_file(jail, ["python", "-f", str(source)])
+    assert kernel == ["python", "-f", str(ipc / "connection.json")]
+    assert (ipc / "connection.json").read_text() == '{"key": "secret"}'
