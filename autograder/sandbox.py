@@ -41,6 +41,7 @@ from pathlib import Path
 from autograder.course import PACKAGE_DIR
 from autograder.jail_plan import HOME as HOME  # where a kernel starts (tests read it)
 from autograder.jail_plan import bwrap_args, jail_plan
+from autograder.zygote import syscall_filter
 from autograder.zygote.walls import fresh_keyrings_of, own_session_keyring, set_limits
 
 ISOLATED = "isolated"
@@ -244,10 +245,20 @@ def main(argv: list[str] | None = None) -> None:
             own_session_keyring()  # not the grader's (bwrap and the kernel inherit it)
             kernel = bwrap_argv(jail, kernel)
         _nothing_inherited()
+        if jail.mode != LIMITS_ONLY:  # bubblewrap applies it just before it starts the kernel
+            kernel = [kernel[0], "--seccomp", str(_filter_fd()), *kernel[1:]]
     # jailed, no file the kernel writes may outgrow its tmpfs (its only writable places)
     fsize = jail.tmp_bytes if opts.jail is not None else 0
     set_limits(opts.memory, opts.nproc, opts.cpus, fsize)
     os.execvp(kernel[0], kernel)
+
+
+def _filter_fd() -> int:
+    """A descriptor bubblewrap reads the kernel's system call filter from (``--seccomp``)."""
+    fd = os.memfd_create("gf-syscall-filter", 0)  # inherited by bwrap: no close-on-exec
+    os.write(fd, syscall_filter.program())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def _nothing_inherited() -> None:

@@ -200,7 +200,10 @@ pids = [p for p in os.listdir('/proc') if p.isdigit()]
 if len(pids) > 6:
     found.append(f'{len(pids)} processes visible')
 if os.fork() == 0:  # a daemon that would rewrite the results after the unit
-    os.setsid()
+    try:
+        os.setsid()
+    except OSError:  # the kernel's system call filter denies it: a daemon all the same
+        pass
     import time
     time.sleep(8)
     for p in [os.path.join(r, 'grades.csv') for r in SECRETS]:

@@ -123,7 +123,10 @@ def test_what_the_jail_starts_dies_with_it(jail):
     code = (
         "import os, time\n"
         "if os.fork() == 0:\n"
-        "    os.setsid()\n"
+        "    try:\n"
+        "        os.setsid()\n"
+        "    except OSError:  # the jail's system call filter denies it: alive all the same\n"
+        "        pass\n"
         "    time.sleep(3)\n"
         f"    open({str(marker)!r}, 'w').write('alive')\n"
         "    os._exit(0)\n"
@@ -208,39 +211,86 @@ add_key, keyctl = {"x86_64": (248, 250), "aarch64": (217, 219)}[platform.machine
 """
 
 
+def _as_uid(uid: int, code: str) -> str:
+    """Run ``code`` (with _KEYS) in a child of this (root) process that becomes ``uid``, as
+    an earlier kernel of that uid, or a later one looking, would be: what it prints."""
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read)
+        try:
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            found: dict = {}
+            exec(_KEYS + code, found)
+            os.write(write, str(found.get("result")).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as answer:
+        text = answer.read()
+    os.waitpid(child, 0)
+    return text
+
+
 @needs_jail
 @pytest.mark.skipif(MODE != sandbox.ISOLATED, reason="a uid of its own needs root")
 @pytest.mark.parametrize(
     "keyring",
-    # session, user, user session, persistent
-    ["-3", "-4", "-5", "libc.syscall(keyctl, 22, -1, -3)"],
-    ids=["session", "user", "user-session", "persistent"],
+    ["-4", "-5", "libc.syscall(keyctl, 22, -1, -3)"],  # user, user session, persistent
+    ids=["user", "user-session", "persistent"],
 )
-def test_keys_an_earlier_kernel_left_are_gone(jail, keyring):
-    """The kernel keeps a uid's user keyrings after its processes end (the persistent one for
-    days): a later kernel of the same uid (another run, another student) must not find what
-    an earlier one put there."""
-    args, ipc = jail
-    leave = _KEYS + (
+def test_keys_left_in_the_uids_keyrings_are_gone_once_a_kernel_started(jail, keyring):
+    """The kernel keeps a uid's user keyrings after its processes end (the persistent one
+    for days): what a process of that uid left there (before kernels were kept from keyrings,
+    say) is cleared when a kernel of that uid starts."""
+    args, _ = jail
+    leave = (
         "payload = b'left by an earlier kernel'\n"
-        f"ring = {keyring}\n"
-        "key = libc.syscall(add_key, b'user', b'gf-probe', payload, len(payload), ring)\n"
-        f"open({str(ipc / 'left')!r}, 'w').write(str(key))\n"
+        f"result = libc.syscall(add_key, b'user', b'gf-probe', payload, len(payload), {keyring})\n"
     )
-    done = _run(args, leave)
-    assert int((ipc / "left").read_text()) > 0, done.stderr  # the key was made
-    look = _KEYS + (
-        f"ring = {keyring}\n"
-        "found = libc.syscall(keyctl, 10, ring, b'user', b'gf-probe', 0)\n"  # KEYCTL_SEARCH
-        f"open({str(ipc / 'found')!r}, 'w').write(str(found))\n"
+    assert int(_as_uid(61999, leave)) > 0
+    done = _run(args, "pass")
+    assert done.returncode == 0, done.stderr
+    look = f"result = libc.syscall(keyctl, 10, {keyring}, b'user', b'gf-probe', 0)\n"
+    assert _as_uid(61999, look) == "-1", "a key left in the uid's keyrings was still there"
+
+
+@needs_jail
+def test_a_kernel_may_not_use_keyrings_nor_start_sessions(jail):
+    """Keyrings are not namespaced (a key could pass to another student's kernel, a uid's
+    keyrings be made unclearable) and each session is a CPU share of its own (autogroup):
+    the kernel's system call filter denies them, in the kernel and in its children."""
+    args, ipc = jail
+    code = _KEYS + (
+        "import errno, os\n"
+        "def err(result):\n"
+        "    return errno.errorcode.get(ctypes.get_errno()) if result < 0 else 'allowed'\n"
+        "seen = {\n"
+        "    'add_key': err(libc.syscall(add_key, b'user', b'gf', b'x', 1, -4)),\n"
+        "    'keyctl': err(libc.syscall(keyctl, 0, -4, 1)),\n"
+        "    'request_key': err(libc.syscall(add_key + 1, b'user', b'gf', None, -3)),\n"
+        "}\n"
+        "child = os.fork()\n"
+        "if child == 0:\n"
+        "    try:\n"
+        "        os.setsid()\n"
+        "        os._exit(0)\n"
+        "    except OSError as exc:\n"
+        "        os._exit(exc.errno)\n"
+        "seen['setsid'] = errno.errorcode.get(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))\n"
+        f"open({str(ipc / 'seen')!r}, 'w').write(repr(seen))\n"
     )
-    done = _run(args, look)
-    assert (ipc / "found").read_text() == "-1", "a key of an earlier kernel was still there"
+    done = _run(args, code)
+    assert done.returncode == 0, done.stderr
+    seen = (ipc / "seen").read_text()
+    expected = {"add_key": "EPERM", "keyctl": "EPERM", "request_key": "EPERM", "setsid": "EPERM"}
+    assert seen == repr(expected), seen
 
 
 def _run_in_a_login_session(args, code):
     """``_run`` from a grader whose process has a session keyring with a key of its own in
-    it, as after an ssh login (pam_keyinit): every run joins the same named keyring."""
+    it, as after an ssh login (pam_keyinit)."""
     launcher = _KEYS + (
         "import os, sys\n"
         "ring = libc.syscall(keyctl, 1, b'gf-test-login')\n"  # KEYCTL_JOIN_SESSION_KEYRING
@@ -255,27 +305,15 @@ def _run_in_a_login_session(args, code):
 
 
 @needs_jail
-@pytest.mark.skipif(MODE != sandbox.ISOLATED, reason="a uid of its own needs root")
-def test_the_kernel_does_not_share_the_graders_session_keyring(jail):
-    """A kernel must neither read the grader's session keys nor leave one there for the
-    next kernel (another student's) to find: it gets a session keyring of its own."""
+def test_the_kernel_does_not_possess_the_graders_session_keyring(jail):
+    """Even the names of the keys in the grader's session keyring stay out of sight (a
+    process sees in /proc/keys the keys it possesses): the kernel has a keyring of its own."""
     args, ipc = jail
-    leave = _KEYS + (
-        "payload = b'left by an earlier kernel'\n"
-        "key = libc.syscall(add_key, b'user', b'gf-probe', payload, len(payload), -3)\n"
-        "grader = libc.syscall(keyctl, 10, -3, b'user', b'gf-grader', 0)\n"  # KEYCTL_SEARCH
-        f"open({str(ipc / 'left')!r}, 'w').write('%d %d' % (key, grader))\n"
-    )
-    done = _run_in_a_login_session(args, leave)
-    key, grader = (ipc / "left").read_text().split()
-    assert int(key) > 0, done.stderr  # a key could be made in its own session keyring
-    assert grader == "-1", "the kernel found a key of the grader's session keyring"
-    look = _KEYS + (
-        "found = libc.syscall(keyctl, 10, -3, b'user', b'gf-probe', 0)\n"
-        f"open({str(ipc / 'found')!r}, 'w').write(str(found))\n"
-    )
-    done = _run_in_a_login_session(args, look)
-    assert (ipc / "found").read_text() == "-1", "a key of an earlier kernel was still there"
+    code = f"open({str(ipc / 'keys')!r}, 'w').write(open('/proc/keys').read())\n"
+    done = _run_in_a_login_session(args, code)
+    assert done.returncode == 0, done.stderr
+    keys = (ipc / "keys").read_text()
+    assert "gf-grader" not in keys and "gf-test-login" not in keys, keys
 
 
 def test_the_connection_file_is_never_written_through_a_link_the_kernel_left(tmp_path):
