@@ -257,10 +257,11 @@ def test_keys_left_in_the_uids_keyrings_are_gone_once_a_kernel_started(jail, key
 
 
 @needs_jail
-def test_a_kernel_may_not_use_keyrings_nor_start_sessions(jail):
+def test_a_kernel_may_not_use_keyrings_nor_start_sessions_nor_user_namespaces(jail):
     """Keyrings are not namespaced (a key could pass to another student's kernel, a uid's
-    keyrings be made unclearable) and each session is a CPU share of its own (autogroup):
-    the kernel's system call filter denies them, in the kernel and in its children."""
+    keyrings be made unclearable), each session is a CPU share of its own (autogroup), and a
+    user namespace gives every capability over what it makes: the kernel's system call
+    filter denies them, in the kernel and in its children."""
     args, ipc = jail
     code = _KEYS + (
         "import errno, os\n"
@@ -270,6 +271,7 @@ def test_a_kernel_may_not_use_keyrings_nor_start_sessions(jail):
         "    'add_key': err(libc.syscall(add_key, b'user', b'gf', b'x', 1, -4)),\n"
         "    'keyctl': err(libc.syscall(keyctl, 0, -4, 1)),\n"
         "    'request_key': err(libc.syscall(add_key + 1, b'user', b'gf', None, -3)),\n"
+        "    'unshare_user': err(libc.unshare(0x10000000)),\n"
         "}\n"
         "child = os.fork()\n"
         "if child == 0:\n"
@@ -284,8 +286,8 @@ def test_a_kernel_may_not_use_keyrings_nor_start_sessions(jail):
     done = _run(args, code)
     assert done.returncode == 0, done.stderr
     seen = (ipc / "seen").read_text()
-    expected = {"add_key": "EPERM", "keyctl": "EPERM", "request_key": "EPERM", "setsid": "EPERM"}
-    assert seen == repr(expected), seen
+    expected = dict.fromkeys(("add_key", "keyctl", "request_key", "unshare_user", "setsid"))
+    assert seen == repr({k: "EPERM" for k in expected}), seen
 
 
 def _run_in_a_login_session(args, code):

@@ -10,6 +10,9 @@ Installed in the kernel's process by the zygote (``install``) and handed to bubb
   ``request_key`` start a helper program outside the jail;
 - ``setsid``: every session is a scheduler group of its own (autogroup), so that children
   in new sessions would each take a CPU share as large as a whole kernel's;
+- a new user namespace (``unshare``, ``clone`` with CLONE_NEWUSER; ``clone3`` answers
+  ENOSYS): inside one a kernel holds every capability over what it creates, much of the
+  Linux kernel's attack surface;
 - any call through another ABI (32-bit, x32), whose numbers are not these.
 
 Standard library only: the zygote imports this by path, never through the package.
@@ -26,42 +29,57 @@ _DENIED = {
     "x86_64": {"keyctl": 250, "add_key": 248, "request_key": 249, "setsid": 112},
     "aarch64": {"keyctl": 219, "add_key": 217, "request_key": 218, "setsid": 157},
 }
+#: calls that may not make a user namespace (their first argument holds the flags)
+_NAMESPACING = {"x86_64": {"unshare": 272, "clone": 56}, "aarch64": {"unshare": 97, "clone": 220}}
+#: clone3 takes its flags in memory a filter cannot read: "not implemented", so that the C
+#: library falls back to clone (as container runtimes' default filters do)
+_CLONE3 = 435
+_CLONE_NEWUSER = 0x10000000
 _X32_SYSCALL_BIT = 0x40000000
-_LD_W_ABS, _JEQ_K, _JGE_K, _RET_K = 0x20, 0x15, 0x35, 0x06  # BPF instruction codes
-_ARCH_OFFSET, _NR_OFFSET = 4, 0  # in struct seccomp_data
-_RET_ALLOW, _RET_ERRNO, _EPERM = 0x7FFF0000, 0x00050000, 1
+_LD_W_ABS, _JEQ_K, _JGE_K, _JSET_K, _RET_K = 0x20, 0x15, 0x35, 0x45, 0x06  # BPF codes
+_ARCH_OFFSET, _NR_OFFSET, _ARG0_OFFSET = 4, 0, 16  # in struct seccomp_data (little-endian)
+_RET_ALLOW, _RET_ERRNO, _EPERM, _ENOSYS = 0x7FFF0000, 0x00050000, 1, 38
 _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 
 
-def _instruction(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
-    return struct.pack("=HBBI", code, jt, jf, k)
-
-
 def denied(machine: str | None = None) -> dict[str, int]:
-    """The denied calls' names and numbers on ``machine`` (this one by default)."""
+    """The calls denied outright: names and numbers on ``machine`` (this one by default)."""
     return dict(_DENIED[machine or platform.machine()])
 
 
 def program(machine: str | None = None) -> bytes:
     """The filter as bytes: ``struct sock_filter`` instructions, as bubblewrap reads them."""
     machine = machine or platform.machine()
-    numbers = list(_DENIED[machine].values())
-    checks = numbers if machine != "x86_64" else [None, *numbers]  # None: the x32 check
-    deny = 3 + len(checks) + 1  # index of the final "deny" instruction
-    code = [
-        _instruction(_LD_W_ABS, _ARCH_OFFSET),
-        _instruction(_JEQ_K, _AUDIT_ARCH[machine], jt=0, jf=deny - 2),
-        _instruction(_LD_W_ABS, _NR_OFFSET),
+    # (code, k, label jumped to when true, label when false); labels are resolved below
+    code: list[tuple[int, int, str | None, str | None]] = [
+        (_LD_W_ABS, _ARCH_OFFSET, None, None),
+        (_JEQ_K, _AUDIT_ARCH[machine], None, "deny"),
+        (_LD_W_ABS, _NR_OFFSET, None, None),
     ]
-    for number in checks:
-        to_deny = deny - len(code) - 1
-        if number is None:
-            code.append(_instruction(_JGE_K, _X32_SYSCALL_BIT, jt=to_deny))
-        else:
-            code.append(_instruction(_JEQ_K, number, jt=to_deny))
-    code.append(_instruction(_RET_K, _RET_ALLOW))
-    code.append(_instruction(_RET_K, _RET_ERRNO | _EPERM))
-    return b"".join(code)
+    if machine == "x86_64":  # x32 calls: numbers from 2**30 up
+        code.append((_JGE_K, _X32_SYSCALL_BIT, "deny", None))
+    code += [(_JEQ_K, number, "deny", None) for number in _DENIED[machine].values()]
+    code.append((_JEQ_K, _CLONE3, "enosys", None))
+    code += [(_JEQ_K, number, "flags", None) for number in _NAMESPACING[machine].values()]
+    code.append((_RET_K, _RET_ALLOW, None, None))
+    labels = {"flags": len(code)}
+    code += [
+        (_LD_W_ABS, _ARG0_OFFSET, None, None),
+        (_JSET_K, _CLONE_NEWUSER, "deny", None),
+        (_RET_K, _RET_ALLOW, None, None),
+    ]
+    labels["enosys"] = len(code)
+    code.append((_RET_K, _RET_ERRNO | _ENOSYS, None, None))
+    labels["deny"] = len(code)
+    code.append((_RET_K, _RET_ERRNO | _EPERM, None, None))
+
+    def offset(index: int, label: str | None) -> int:
+        return 0 if label is None else labels[label] - index - 1
+
+    return b"".join(
+        struct.pack("=HBBI", op, offset(i, when_true), offset(i, when_false), k)
+        for i, (op, k, when_true, when_false) in enumerate(code)
+    )
 
 
 class _Program(ctypes.Structure):
