@@ -285,3 +285,33 @@ def test_a_grader_killed_outright_leaves_no_zygote(tmp_path, zygote):
     else:
         os.kill(pid, signal.SIGKILL)
         pytest.fail("the zygote outlived the grader that started it")
+
+
+def test_what_is_not_a_request_is_refused_at_once_and_blocks_no_unit(zygote):
+    """A kernel can make the grader's ZeroMQ client connect here (it replaces its socket
+    files by links to this socket; the client reconnects as root): the zygote, serving one
+    connection at a time, must refuse a ZeroMQ greeting at its first byte, not wait on it."""
+    running, _ = zygote
+    stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stalled.connect(str(running.socket))
+    stalled.sendall(b"\xff" + bytes(8) + b"\x7f")  # ZMTP's greeting, then nothing more
+    stalled.settimeout(4)  # under the zygote's own 5 s wait for a whole request
+    answer = stalled.recv(4096)
+    assert b"refused" in answer and b"not a request" in answer, answer
+    assert stalled.recv(4096) == b""  # and closed
+    stalled.close()
+
+
+def test_a_zygote_that_does_not_answer_in_time_is_unavailable(tmp_path, monkeypatch):
+    """Whatever holds the zygote up, a unit waits ANSWER_SECONDS, then starts its kernel
+    under bubblewrap."""
+    import autograder.zygote.client as client
+
+    monkeypatch.setattr(client, "ANSWER_SECONDS", 0.5)
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.bind(str(tmp_path / "sock"))
+    silent.listen(1)  # takes the connection into its backlog, never answers
+    plan = {"steps": [], "env": {}, "chdir": "/", "uid": UID}
+    with pytest.raises(Unavailable, match="no answer from the zygote"):
+        launch(str(tmp_path / "sock"), plan, ["true"], {}, lambda: None)
+    silent.close()

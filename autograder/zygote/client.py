@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SERVER = Path(__file__).with_name("server.py")
+#: how long a unit waits for the zygote to start its kernel before starting it otherwise
+ANSWER_SECONDS = 120  # the zygote preloads for a few seconds first: units wait meanwhile
 
 
 @dataclass
@@ -101,14 +103,16 @@ def launch(
         unsent = "the zygote closed the connection"
     finally:
         os.close(namespace)
+    conn.settimeout(ANSWER_SECONDS)  # a zygote that cannot serve in time: bubblewrap serves
     answers = conn.makefile("rb")
     try:
         line = answers.readline()
-    except OSError:
-        line = b""
+    except OSError as exc:  # a timeout too
+        line, unsent = b"", f"no answer from the zygote ({exc})"
     first = json.loads(line) if line else {"error": unsent}
     if "started" not in first:
         raise Unavailable(f"the zygote did not start the kernel: {first.get('error')}")
+    conn.settimeout(None)  # the kernel runs as long as its unit
     started()
     last = answers.readline()
     return json.loads(last)["exit"] if last else 1
