@@ -19,8 +19,9 @@ the kernel also runs under Debian's ``bwrap``:
   submissions, RESULTS or the grader's ``/proc``; ``/tmp`` and its home are
   private size-limited tmpfs, and no file it writes may outgrow them; the
   kernel's sockets live in ``ipc_dir``, the only folder it shares with the
-  grader (ZeroMQ's IPC transport; a 4 MB tmpfs of the unit's own, see
-  ``private_tmpfs``); it inherits no descriptor of the grader's (stdio goes to
+  grader (ZeroMQ's IPC transport; in a 4 MB tmpfs of the unit's own, see
+  ``private_tmpfs``; the grader moves each socket out of the kernel's reach once bound,
+  ``autograder.kernel_sockets``); it inherits no descriptor of the grader's (stdio goes to
   /dev/null: it speaks over its sockets only);
 - when its process ends or the unit ends (``--die-with-parent``), the PID
   namespace goes, and with it everything it started.
@@ -129,17 +130,17 @@ def _matplotlib_cache(folder: Path) -> None:
     subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=300)
 
 
-def private_tmpfs(path: Path, uid: int, size: int = 4 * 2**20) -> bool:
-    """Put the calling process in a mount namespace of its own and mount a small tmpfs, owned
-    by ``uid``, at ``path``: the only folder a kernel shares with its grader then cannot fill
-    the grader's disk. Nothing is left mounted when the process ends. False where not allowed.
-    """
+def private_tmpfs(path: Path, size: int = 4 * 2**20) -> bool:
+    """Put the calling process in a mount namespace of its own and mount a small tmpfs at
+    ``path`` (root's, mode 0755): the only folder a kernel shares with its grader then cannot
+    fill the grader's disk. Nothing is left mounted when the process ends. False where not
+    allowed."""
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(0x00020000) != 0:  # CLONE_NEWNS
         return False
-    options = f"size={size},mode=0700,uid={uid},gid={uid}"
+    options = f"size={size},mode=0755"
     for argv in (["mount", "--make-rprivate", "/"], ["mount", "-t", "tmpfs", "-o", options]):
         done = subprocess.run(
             argv + (["tmpfs", str(path)] if "-t" in argv else []), capture_output=True
@@ -163,18 +164,21 @@ def bwrap_argv(jail: Jail, kernel: list[str]) -> list[str]:
 
 def _private_connection_file(jail: Jail, kernel: list[str]) -> list[str]:
     """Copy the kernel's connection file (in the grader's runtime folder) into ipc_dir, as a
-    new file (a kernel that started in this folder before could have put a link there)."""
+    new file (a kernel that started in this folder before could have put a link there), its
+    sockets to be bound in ipc_dir (the grader moves them out: autograder.kernel_sockets)."""
     if "-f" not in kernel[:-1]:
         return kernel
     index = kernel.index("-f") + 1
     private = Path(jail.ipc_dir) / "connection.json"
-    content = Path(kernel[index]).read_bytes()
+    info = json.loads(Path(kernel[index]).read_text())
+    if info.get("transport") == "ipc":
+        info["ip"] = str(Path(jail.ipc_dir) / Path(info["ip"]).name)
     # ipc_dir is the kernel's to write: never follow a link it left there, never reuse a file
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    with os.fdopen(os.open(private, flags, 0o600), "wb") as out:
+    with os.fdopen(os.open(private, flags, 0o600), "w") as out:
         if jail.mode == ISOLATED:
             os.fchown(out.fileno(), jail.uid, jail.uid)
-        out.write(content)
+        json.dump(info, out)
     return [*kernel[:index], str(private), *kernel[index + 1 :]]
 
 

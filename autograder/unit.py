@@ -28,9 +28,10 @@ import nbgrader.converters  # noqa: F401 -- preloaded by the grader's forkserver
 from nbgrader.api import Gradebook
 
 from autograder import nbgrader_speedups
+from autograder.kernel_sockets import GRADER, KERNEL, make_folders
 from autograder.plan import graded_skips
 from autograder.planned_execute import BoundedExecute
-from autograder.ready_client import QuickReadyClient
+from autograder.ready_client import configure
 
 nbgrader_speedups.install()  # nbgrader's constant lookups, answered once
 
@@ -125,25 +126,30 @@ def _zero(spec: UnitSpec, status: str, reason: str, notes: list[str] | None = No
 
 def _write_kernelspec(spec: UnitSpec, root: Path) -> Path:
     """A 'python3' kernelspec that starts the kernel through autograder.sandbox, walled in;
-    returns the folder of the kernel's sockets (ZeroMQ IPC: no TCP port to reach)."""
+    returns the unit's shared folder (ZeroMQ IPC: no TCP port to reach): its ``kernel``
+    folder is the jail's, its ``grader`` folder the grader's (``autograder.kernel_sockets``)."""
     from autograder.sandbox import Jail, kernel_env, private_tmpfs, write_kernelspec
 
     # local and short (a socket path has at most 107 bytes), even where TMPDIR is shared
-    ipc = Path(tempfile.mkdtemp(prefix="gfk-", dir="/tmp"))
+    shared = Path(tempfile.mkdtemp(prefix="gfk-", dir="/tmp"))
+    if spec.isolation == "isolated":
+        private_tmpfs(shared)  # where not allowed (no mount namespace): a plain folder
+        os.chmod(shared, 0o755)
+    kernel, _ = make_folders(shared, spec.uid if spec.isolation == "isolated" else None)
     env = kernel_env()
-    jail = Jail(spec.isolation, spec.uid, str(ipc), spec.kernel_site, env=env, zygote=spec.zygote)
-    if spec.isolation == "isolated" and not private_tmpfs(ipc, spec.uid):
-        os.chown(ipc, spec.uid, spec.uid)  # (no mount namespace here: a plain folder)
+    jail = Jail(
+        spec.isolation, spec.uid, str(kernel), spec.kernel_site, env=env, zygote=spec.zygote
+    )
     args = ["--memory", str(spec.memory_bytes), "--nproc", str(spec.nproc)]
     args += ["--jail", str(jail.write(root / "jail.json"))]
     write_kernelspec(root / "jupyter", args, env)
     os.environ["JUPYTER_PATH"] = str(root / "jupyter")
     os.environ["JUPYTER_RUNTIME_DIR"] = str(root / "runtime")
-    return ipc
+    return shared
 
 
 def _autograde(spec: UnitSpec, root: Path, config, notes: list[str]) -> None:
-    """nbgrader's Autograde, its kernel started through a folder of its own (``ipc``);
+    """nbgrader's Autograde, its kernel started through a folder of its own (``shared``);
     when the kernel failed before any cell ran, once more through a fresh folder.
 
     "Before any cell ran" is read from ``BoundedExecute.phases`` (set by the grader when the
@@ -156,8 +162,9 @@ def _autograde(spec: UnitSpec, root: Path, config, notes: list[str]) -> None:
 
     for attempt in (1, 2):
         BoundedExecute.phases = {}
-        ipc = _write_kernelspec(spec, root)
-        config.KernelManager.ip = str(ipc / "k")
+        shared = _write_kernelspec(spec, root)
+        jailed = spec.isolation != "limits-only"
+        configure(config, shared / GRADER / "k", shared / KERNEL if jailed else None)
         try:
             run_converter(Autograde, config, force=True)
             return
@@ -166,7 +173,7 @@ def _autograde(spec: UnitSpec, root: Path, config, notes: list[str]) -> None:
                 raise
             notes.append("the kernel failed to start and was started again")
         finally:
-            remove_shared_folder(ipc)
+            remove_shared_folder(shared)
 
 
 def _judged_cells(
@@ -279,8 +286,6 @@ def _grade_unit(spec: UnitSpec) -> UnitResult:
     ]
     # a kernel that withholds its "idle" status must not make the run an error: move on
     config.Execute.raise_on_iopub_timeout = False
-    config.KernelManager.transport = "ipc"
-    config.AsyncKernelManager.client_factory = QuickReadyClient  # no idle 0.2 s at its start
     BoundedExecute.seconds = None
     BoundedExecute.skip = frozenset(skip)
     phases["prepare"] = time.perf_counter() - started

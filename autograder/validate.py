@@ -89,7 +89,7 @@ def execute(nb: dict, *, skip: set[int], timeout: int) -> dict:
     from autograder.config import course_config
     from autograder.nbgrader_run import put_own_tools_on_path
     from autograder.planned_execute import PlannedExecute
-    from autograder.ready_client import QuickReadyClient
+    from autograder.ready_client import configure
     from autograder.sandbox import write_kernelspec
 
     put_own_tools_on_path()
@@ -98,9 +98,7 @@ def execute(nb: dict, *, skip: set[int], timeout: int) -> dict:
         kernels = write_kernelspec(Path(tmp) / "jupyter", limits, {})
         path = os.pathsep.join(filter(None, [str(kernels), os.environ.get("JUPYTER_PATH")]))
         config = course_config(Path(tmp), cell_timeout=timeout)
-        config.KernelManager.transport = "ipc"  # no TCP port, no warning about one
-        config.AsyncKernelManager.client_factory = QuickReadyClient  # no idle 0.2 s at start
-        config.KernelManager.ip = str(Path(tmp) / "k")
+        configure(config, Path(tmp) / "k")  # the course's own kernel: not jailed
         node = nbformat.reads(json.dumps(nb), as_version=4)  # sources joined, as read
         PlannedExecute.skip = frozenset(skip)
         with setenv(JUPYTER_PATH=path, NBGRADER_VALIDATING="1", NBGRADER_EXECUTION="validate"):

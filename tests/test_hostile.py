@@ -14,6 +14,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -175,8 +178,9 @@ ESCAPE_PROBE = r"""
 import glob, os, socket
 from ipykernel import get_connection_file
 own = os.path.dirname(get_connection_file())  # the kernel's own sockets: the only ones it sees
-found = [f'another kernel: {p}' for p in glob.glob('/tmp/gfk-*') if p != own]
-for path in SECRETS + glob.glob('/tmp/gf-grade-*') + glob.glob('/tmp/gfk-*/connection.json'):
+found = [f'another kernel: {p}' for p in glob.glob('/tmp/gfk-*') if p != os.path.dirname(own)]
+found += [f'where the grader connects: {p}' for p in glob.glob('/tmp/gfk-*/grader')]
+for path in SECRETS + glob.glob('/tmp/gf-grade-*') + glob.glob('/tmp/gfk-*/*/connection.json'):
     if os.path.exists(path) and not path.startswith(own + '/'):
         found.append(path)
 import autograder, coursekit
@@ -188,7 +192,7 @@ try:
     found.append('coursekit writable')
 except OSError:
     pass
-for path in [p for p in glob.glob('/tmp/gfk-*/k-*') if not p.startswith(own + '/')]:
+for path in [p for p in glob.glob('/tmp/gfk-*/*/k-*') if not p.startswith(own + '/')]:
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(1)
     try:
@@ -234,7 +238,7 @@ RESOURCE_ATTACKS = {
     # fill the folder the kernel shares with the grader
     "fill_shared_folder": (
         "import glob, os\n"
-        "for d in glob.glob('/tmp/gfk-*'):\n"
+        "for d in glob.glob('/tmp/gfk-*/*'):\n"
         "    try:\n"
         "        with open(os.path.join(d, 'fill'), 'wb') as f:\n"
         "            for _ in range(512):\n"
@@ -274,6 +278,27 @@ LINK_AND_RESTART = (
     "create_comm(target_name='Kernel died before replying to kernel_info')\n"
     "time.sleep(1)\n"
     "os._exit(1)\n"
+)
+
+
+# A red team's attack on the grader's ZeroMQ sockets: the kernel closes its own sockets and
+# puts links to another socket of the host (HOST: the zygote's, a daemon's) where they were;
+# the grader's ZeroMQ sockets (root's) reconnected through those paths on their own.
+REDIRECT_SOCKETS = (
+    "import glob, os, time\n"
+    "from ipykernel.kernelapp import IPKernelApp\n"
+    "_app = IPKernelApp.instance()\n"
+    "for _name in ('stdin', 'control', 'iopub', 'shell'):\n"
+    "    getattr(_app, _name + '_socket').close(linger=0)\n"
+    "_app.heartbeat.socket.close(linger=0)\n"
+    "for _path in glob.glob(_app.ip + '-*') + glob.glob('/tmp/gfk-*/*/k-*'):\n"
+    "    try:\n"
+    "        os.unlink(_path)\n"
+    "        os.symlink(HOST, _path)\n"
+    "    except OSError:\n"
+    "        pass\n"
+    "time.sleep(3)\n"
+    "os._exit(0)\n"
 )
 
 
@@ -318,16 +343,43 @@ def graded(tmp_path_factory):
     victim = root / "victim.txt"
     victim.write_text("the grader's own file")
     put("link_and_restart", {**GOOD, "add": f"VICTIM = {str(victim)!r}\n" + LINK_AND_RESTART})
+    host = _Listener(root / "host.sock")
+    put("redirect_sockets", {**GOOD, "add": f"HOST = {host.path!r}\n" + REDIRECT_SOCKETS})
     args = [str(subs), "--out", str(out), "--course", str(course.root), "--workers", "2"]
     args += ["--timeout", "20", "--notebook-timeout", "120", "--memory", "1500M", "--quiet"]
     code = main(["grade", *args])
+    host.close()
     results = {r["student"]: r for r in json.loads((out / "report.json").read_text())}
-    return {"code": code, "results": results, "out": out, "victim": victim}
+    return {"code": code, "results": results, "out": out, "victim": victim, "host": host}
+
+
+class _Listener:
+    """A Unix socket of 'the host' that counts who connects to it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.connections = str(path), 0
+        self._server = socket.socket(socket.AF_UNIX)
+        self._server.bind(self.path)
+        self._server.listen()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._server.shutdown(socket.SHUT_RDWR)
+        self._server.close()
 
 
 def test_the_class_is_graded_and_the_run_succeeds(graded):
     assert graded["code"] == 0
-    others = {"good", "blank", "escape", "xss", "link_and_restart"}
+    others = {"good", "blank", "escape", "xss", "link_and_restart", "redirect_sockets"}
     assert set(graded["results"]) == {*others, *ATTACKS, *RESOURCE_ATTACKS}
     assert not [r for r in graded["results"].values() if r["status"] == "grader_error"]
     assert graded["results"]["good"]["score"] == 3
@@ -424,3 +476,9 @@ def test_no_kernel_makes_the_grader_write_through_its_links(graded):
     result = graded["results"]["link_and_restart"]
     assert result["status"] == "kernel_died" and result["score"] == 0, result
     assert not any("started again" in note for note in result["notes"]), result["notes"]
+
+
+def test_no_kernel_makes_the_grader_connect_to_another_socket(graded):
+    assert graded["host"].connections == 0
+    result = graded["results"]["redirect_sockets"]
+    assert result["status"] != "error", result

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 
 import nbformat
 import pytest
@@ -59,7 +61,7 @@ def test_it_waits_for_the_reply_and_drains_iopub_only_briefly(monkeypatch):
         monkeypatch.setattr(
             client, "_handle_kernel_info_reply", lambda msg: (replies.append(msg), handled(msg))
         )
-        client.start_channels()
+        await client.start_channels()
         try:
             await client.wait_for_ready(timeout=60)
         finally:
@@ -78,7 +80,7 @@ def test_a_kernel_that_dies_before_answering_is_an_error():
         await km.start_kernel()
         client = km.client()
         await km.shutdown_kernel(now=True)
-        client.start_channels()
+        await client.start_channels()
         try:
             await client.wait_for_ready(timeout=30)
         finally:
@@ -86,3 +88,46 @@ def test_a_kernel_that_dies_before_answering_is_an_error():
 
     with pytest.raises(RuntimeError, match="died before replying"):
         asyncio.run(dead())
+
+
+# a kernel that binds where the grader's launcher tells it (autograder.sandbox does so)
+_BIND_IN = """
+import json, os, sys
+info = json.load(open(sys.argv[1]))
+info["ip"] = os.path.join(sys.argv[2], os.path.basename(info["ip"]))
+own = os.path.join(sys.argv[2], "connection.json")
+json.dump(info, open(own, "w"))
+os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", "-f", own])
+"""
+
+
+def test_a_kernel_binding_in_its_own_folder_is_reached_through_the_moved_sockets(
+    tmp_path, monkeypatch
+):
+    from autograder.kernel_sockets import make_folders
+
+    kernel, grader = make_folders(tmp_path, None)
+    spec = tmp_path / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-c", _BIND_IN, "{connection_file}", str(kernel)]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    config = Config()
+    ready_client.configure(config, grader / "k", kernel)
+
+    async def run() -> dict:
+        km = AsyncKernelManager(kernel_name="python3", config=config)
+        await km.start_kernel()
+        client = km.client()
+        await client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=60)
+            reply = await client.execute_interactive("6 * 7", timeout=30)
+            assert [p.name for p in kernel.iterdir()] == ["connection.json"]
+            assert len([p for p in grader.iterdir() if p.is_socket()]) == 5
+            return reply["content"]
+        finally:
+            client.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    assert asyncio.run(run())["status"] == "ok"

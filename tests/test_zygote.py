@@ -66,9 +66,17 @@ class Kernel:
         args = ["--memory", str(2**31), "--nproc", "64"]
         args += ["--jail", str(self.jail.write(tmp_path / "jail.json"))]
         spec = sandbox.write_kernelspec(tmp_path / "jupyter", args, sandbox.kernel_env())
+        before = os.environ.get("JUPYTER_PATH")
         os.environ["JUPYTER_PATH"] = str(spec)
-        self.manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(self.ipc / "k"))
-        self.manager.start_kernel()
+        try:
+            self.manager = KernelManager(
+                kernel_name="python3", transport="ipc", ip=str(self.ipc / "k")
+            )
+            self.manager.start_kernel()
+        finally:  # the next test's kernels are not this one's
+            os.environ.pop("JUPYTER_PATH")
+            if before is not None:
+                os.environ["JUPYTER_PATH"] = before
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)

@@ -157,7 +157,7 @@ def _kernel(request: dict, report: int) -> None:
         limits.get("cpus", 0),
         limits.get("fsize", 0),
     )
-    syscall_filter.install()  # no keyrings, no session of its own (after fresh_keyrings)
+    syscall_filter.install()  # no keyrings, sessions or user namespaces (after fresh_keyrings)
     os.write(report, b"ok")
     os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])  # report and null too
     argv = request["argv"]
