@@ -21,8 +21,10 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from traitlets.config import Config
 
 from autograder.course import Course
+from autograder.ready_client import configure
 from autograder.sandbox import write_kernelspec
 from bench.machine import describe, load_note, load_now
 from tests.lab_server import running_lab
@@ -44,9 +46,12 @@ def run_lesson(master: Path) -> tuple[float, int, int]:
     with tempfile.TemporaryDirectory() as tmp:
         kernels = write_kernelspec(Path(tmp) / "jupyter", ["--cpus", "1"], {})
         os.environ["JUPYTER_PATH"] = str(kernels)
+        config = Config()
+        configure(config, Path(tmp) / "k")  # IPC, as graded: no TCP port, no warning
         client = NotebookClient(
             nb,
             timeout=600,
+            config=config,
             kernel_name="python3",
             allow_errors=True,
             resources={"metadata": {"path": tmp}},
