@@ -14,11 +14,9 @@ GenerateFeedback makes the page, which is sanitised. Writes RESULT.json (see
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,10 +26,9 @@ import nbgrader.converters  # noqa: F401 -- preloaded by the grader's forkserver
 from nbgrader.api import Gradebook
 
 from autograder import nbgrader_speedups
-from autograder.kernel_sockets import GRADER, KERNEL, make_folders
 from autograder.plan import graded_skips
 from autograder.planned_execute import BoundedExecute
-from autograder.ready_client import configure
+from autograder.unit_kernel import autograde
 
 nbgrader_speedups.install()  # nbgrader's constant lookups, answered once
 
@@ -122,58 +119,6 @@ def zero_result(
 
 def _zero(spec: UnitSpec, status: str, reason: str, notes: list[str] | None = None) -> UnitResult:
     return zero_result(spec.student, spec.lesson, spec.max_cells, status, reason, notes)
-
-
-def _write_kernelspec(spec: UnitSpec, root: Path) -> Path:
-    """A 'python3' kernelspec that starts the kernel through autograder.sandbox, walled in;
-    returns the unit's shared folder (ZeroMQ IPC: no TCP port to reach): its ``kernel``
-    folder is the jail's, its ``grader`` folder the grader's (``autograder.kernel_sockets``)."""
-    from autograder.sandbox import Jail, kernel_env, private_tmpfs, write_kernelspec
-
-    # local and short (a socket path has at most 107 bytes), even where TMPDIR is shared
-    shared = Path(tempfile.mkdtemp(prefix="gfk-", dir="/tmp"))
-    if spec.isolation == "isolated":
-        private_tmpfs(shared)  # where not allowed (no mount namespace): a plain folder
-        os.chmod(shared, 0o755)
-    kernel, _ = make_folders(shared, spec.uid if spec.isolation == "isolated" else None)
-    env = kernel_env()
-    jail = Jail(
-        spec.isolation, spec.uid, str(kernel), spec.kernel_site, env=env, zygote=spec.zygote
-    )
-    args = ["--memory", str(spec.memory_bytes), "--nproc", str(spec.nproc)]
-    args += ["--jail", str(jail.write(root / "jail.json"))]
-    write_kernelspec(root / "jupyter", args, env)
-    os.environ["JUPYTER_PATH"] = str(root / "jupyter")
-    os.environ["JUPYTER_RUNTIME_DIR"] = str(root / "runtime")
-    return shared
-
-
-def _autograde(spec: UnitSpec, root: Path, config, notes: list[str]) -> None:
-    """nbgrader's Autograde, its kernel started through a folder of its own (``shared``);
-    when the kernel failed before any cell ran, once more through a fresh folder.
-
-    "Before any cell ran" is read from ``BoundedExecute.phases`` (set by the grader when the
-    first code cell starts), never from nbgrader's log: a kernel can write to that log (a
-    comm's target name is logged), and the kernel's first folder is not to be trusted."""
-    from nbgrader.converters import Autograde
-
-    from autograder.nbgrader_run import NbgraderFailed, run_converter
-    from autograder.sandbox import remove_shared_folder
-
-    for attempt in (1, 2):
-        BoundedExecute.phases = {}
-        shared = _write_kernelspec(spec, root)
-        jailed = spec.isolation != "limits-only"
-        configure(config, shared / GRADER / "k", shared / KERNEL if jailed else None)
-        try:
-            run_converter(Autograde, config, force=True)
-            return
-        except NbgraderFailed:
-            if attempt == 2 or "kernel_start" in BoundedExecute.phases:
-                raise
-            notes.append("the kernel failed to start and was started again")
-        finally:
-            remove_shared_folder(shared)
 
 
 def _judged_cells(
@@ -291,7 +236,7 @@ def _grade_unit(spec: UnitSpec) -> UnitResult:
     phases["prepare"] = time.perf_counter() - started
     failed = None
     try:
-        _autograde(spec, root, config, notes)
+        autograde(spec, root, config, notes)
     except NbgraderFailed as exc:
         failed = _failed_autograde(spec, str(exc), notes)
     launches = root / LAUNCHES

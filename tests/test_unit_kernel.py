@@ -1,12 +1,15 @@
-"""autograder.unit: what one grading unit relies on besides nbgrader itself (the units
-are graded end to end in test_grade.py)."""
+"""autograder.unit_kernel: how a unit starts its kernel (units are graded end to end in
+test_grade.py and test_hostile.py)."""
 
+import json
 import os
 
 import pytest
 from traitlets.config import Config
 
 import autograder.unit
+import autograder.unit_kernel
+from autograder.sandbox import remove_shared_folder
 
 
 def _converter_failing(runs: list[str], folders: list[str]):
@@ -38,7 +41,7 @@ def _spec(tmp_path) -> autograder.unit.UnitSpec:
 
 @pytest.fixture
 def own_env(monkeypatch):
-    """_write_kernelspec sets JUPYTER_PATH and JUPYTER_RUNTIME_DIR: restored afterwards."""
+    """write_unit_kernelspec sets JUPYTER_PATH and JUPYTER_RUNTIME_DIR: restored afterwards."""
     monkeypatch.setenv("JUPYTER_PATH", "")
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", "")
 
@@ -52,7 +55,7 @@ def test_a_kernel_that_never_started_is_started_once_more_in_a_fresh_folder(
     fake = _converter_failing(["never started", "ok"], folders)
     monkeypatch.setattr("autograder.nbgrader_run.run_converter", fake)
     notes: list[str] = []
-    autograder.unit._autograde(_spec(tmp_path), tmp_path, Config(), notes)
+    autograder.unit_kernel.autograde(_spec(tmp_path), tmp_path, Config(), notes)
     assert len(folders) == 2 and folders[0] != folders[1]
     assert notes == ["the kernel failed to start and was started again"]
     assert not any(os.path.exists(os.path.dirname(f)) for f in folders)  # both removed
@@ -71,5 +74,18 @@ def test_a_kernel_that_dies_twice_at_start_or_while_running_is_not_retried(
         fake = _converter_failing(runs, folders)
         monkeypatch.setattr("autograder.nbgrader_run.run_converter", fake)
         with pytest.raises(NbgraderFailed):
-            autograder.unit._autograde(_spec(tmp_path), tmp_path, Config(), [])
+            autograder.unit_kernel.autograde(_spec(tmp_path), tmp_path, Config(), [])
         assert len(folders) == count, runs
+
+
+def test_the_jail_gets_the_kernel_folder_and_the_grader_keeps_its_own(tmp_path, own_env):
+    shared = autograder.unit_kernel.write_unit_kernelspec(_spec(tmp_path), tmp_path)
+    try:
+        assert sorted(p.name for p in shared.iterdir()) == ["grader", "kernel"]
+        jail = json.loads((tmp_path / "jail.json").read_text())
+        assert jail["ipc_dir"] == str(shared / "kernel")  # the only folder the jail shares
+        assert (shared / "grader").stat().st_mode & 0o777 == 0o700
+        assert os.environ["JUPYTER_PATH"] == str(tmp_path / "jupyter")
+    finally:
+        remove_shared_folder(shared)
+    assert not shared.exists()
