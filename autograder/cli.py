@@ -220,7 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="wall-clock limit per notebook (default 900)",
     )
-    p.add_argument("--memory", default="2G", metavar="SIZE", help="memory per kernel (default 2G)")
+    p.add_argument(
+        "--memory",
+        default="2G",
+        metavar="SIZE",
+        help="memory of a kernel and all it starts, where cgroups allow; else of each of its "
+        "processes (default 2G)",
+    )
     p.add_argument("--fresh", action="store_true", help="regrade units already graded in RESULTS")
     p.add_argument(
         "--no-plan",

@@ -52,6 +52,7 @@ from autograder.sandbox import (
 from autograder.schedule import LongestFirst, worker_count
 from autograder.submissions import Unit, digest, find_units, unpack
 from autograder.unit import STATUS_INVALID, UnitSpec
+from autograder.unit_memory import memory_mode_text
 from autograder.unit_process import failed, grade_in_subprocess
 from autograder.zygote.client import Zygote
 from autograder.zygote.client import start as start_zygote
@@ -235,6 +236,7 @@ class ClassGrader:
     def _run(self) -> list[dict]:
         if self.options.progress:
             print(f"isolation: {self.isolation}: {MODE_TEXT[self.isolation]}", file=sys.stderr)
+            print(f"memory: {memory_mode_text()}", file=sys.stderr)
         self.out.mkdir(parents=True, exist_ok=True)
         self.units_dir.mkdir(exist_ok=True)
         root = self._input_root()

@@ -24,7 +24,9 @@ the kernel also runs under Debian's ``bwrap``:
   ``autograder.kernel_sockets``); it inherits no descriptor of the grader's (stdio goes to
   /dev/null: it speaks over its sockets only);
 - when its process ends or the unit ends (``--die-with-parent``), the PID
-  namespace goes, and with it everything it started.
+  namespace goes, and with it everything it started;
+- where the grader may make cgroups, it and all it starts share the unit's memory limit
+  (``autograder.unit_memory``).
 """
 
 from __future__ import annotations
@@ -43,7 +45,12 @@ from autograder.course import PACKAGE_DIR
 from autograder.jail_plan import HOME as HOME  # where a kernel starts (tests read it)
 from autograder.jail_plan import bwrap_args, jail_plan
 from autograder.zygote import syscall_filter
-from autograder.zygote.walls import fresh_keyrings_of, own_session_keyring, set_limits
+from autograder.zygote.walls import (
+    fresh_keyrings_of,
+    join_cgroup,
+    own_session_keyring,
+    set_limits,
+)
 
 ISOLATED = "isolated"
 ISOLATED_SAME_USER = "isolated-same-user"
@@ -73,6 +80,7 @@ class Jail:
     tmp_bytes: int = 256 * 2**20  # each of /tmp and the home folder
     env: dict[str, str] = field(default_factory=dict)
     zygote: str = ""  # socket of a kernel zygote (autograder.zygote); "": bubblewrap only
+    cgroup: str = ""  # the unit's memory cgroup (autograder.unit_memory); "": none
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(asdict(self)))
@@ -188,7 +196,7 @@ def _forked_from_zygote(jail: Jail, opts: argparse.Namespace, kernel: list[str])
     from autograder.zygote.client import Unavailable, launch
 
     limits = {"memory": opts.memory, "nproc": opts.nproc, "cpus": opts.cpus}
-    limits["fsize"] = jail.tmp_bytes
+    limits |= {"fsize": jail.tmp_bytes, "cgroup": jail.cgroup}
     try:
         code = launch(
             jail.zygote, jail_plan(jail).to_json(), kernel, limits, lambda: _note(opts, "zygote")
@@ -236,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     opts, kernel = _parse(sys.argv[1:] if argv is None else argv)
     if opts.jail is not None:
         jail = Jail(**json.loads(opts.jail.read_text()))
+        join_cgroup(jail.cgroup)  # with everything the kernel will start
         if jail.mode == LIMITS_ONLY:
             _note(opts, "limits only")
         else:

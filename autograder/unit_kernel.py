@@ -14,15 +14,17 @@ from traitlets.config import Config
 from autograder.kernel_sockets import GRADER, KERNEL, make_folders
 from autograder.planned_execute import BoundedExecute
 from autograder.ready_client import configure
+from autograder.unit_memory import UnitMemory
 
 if TYPE_CHECKING:
     from autograder.unit import UnitSpec
 
 
-def write_unit_kernelspec(spec: UnitSpec, root: Path) -> Path:
-    """A 'python3' kernelspec that starts the kernel through autograder.sandbox, walled in;
-    returns the unit's shared folder (ZeroMQ IPC: no TCP port to reach): its ``kernel``
-    folder is the jail's, its ``grader`` folder the grader's (``autograder.kernel_sockets``)."""
+def write_unit_kernelspec(spec: UnitSpec, root: Path, cgroup: Path | None = None) -> Path:
+    """A 'python3' kernelspec that starts the kernel through autograder.sandbox, walled in
+    (and in the memory ``cgroup``, when given); returns the unit's shared folder (ZeroMQ IPC:
+    no TCP port to reach): its ``kernel`` folder is the jail's, its ``grader`` folder the
+    grader's (``autograder.kernel_sockets``)."""
     from autograder.sandbox import Jail, kernel_env, private_tmpfs, write_kernelspec
 
     # local and short (a socket path has at most 107 bytes), even where TMPDIR is shared
@@ -32,9 +34,8 @@ def write_unit_kernelspec(spec: UnitSpec, root: Path) -> Path:
         os.chmod(shared, 0o755)
     kernel, _ = make_folders(shared, spec.uid if spec.isolation == "isolated" else None)
     env = kernel_env()
-    jail = Jail(
-        spec.isolation, spec.uid, str(kernel), spec.kernel_site, env=env, zygote=spec.zygote
-    )
+    jail = Jail(spec.isolation, spec.uid, str(kernel), spec.kernel_site, env=env)
+    jail.zygote, jail.cgroup = spec.zygote, str(cgroup or "")
     args = ["--memory", str(spec.memory_bytes), "--nproc", str(spec.nproc)]
     args += ["--jail", str(jail.write(root / "jail.json"))]
     write_kernelspec(root / "jupyter", args, env)
@@ -57,15 +58,17 @@ def autograde(spec: UnitSpec, root: Path, config: Config, notes: list[str]) -> N
 
     for attempt in (1, 2):
         BoundedExecute.phases = {}
-        shared = write_unit_kernelspec(spec, root)
-        jailed = spec.isolation != "limits-only"
-        configure(config, shared / GRADER / "k", shared / KERNEL if jailed else None)
-        try:
-            run_converter(Autograde, config, force=True)
-            return
-        except NbgraderFailed:
-            if attempt == 2 or "kernel_start" in BoundedExecute.phases:
-                raise
-            notes.append("the kernel failed to start and was started again")
-        finally:
-            remove_shared_folder(shared)
+        isolated = spec.isolation == "isolated"  # (a cgroup needs root)
+        with UnitMemory(spec.memory_bytes if isolated else 0) as cgroup:
+            shared = write_unit_kernelspec(spec, root, cgroup)
+            jailed = spec.isolation != "limits-only"
+            configure(config, shared / GRADER / "k", shared / KERNEL if jailed else None)
+            try:
+                run_converter(Autograde, config, force=True)
+                return
+            except NbgraderFailed:
+                if attempt == 2 or "kernel_start" in BoundedExecute.phases:
+                    raise
+                notes.append("the kernel failed to start and was started again")
+            finally:
+                remove_shared_folder(shared)

@@ -16,11 +16,20 @@ import time
 from pathlib import Path
 
 from autograder.forkserver import forkserver
-from autograder.unit import STATUS_ERROR, STATUS_TIMEOUT, zero_result
+from autograder.unit import STATUS_ERROR, STATUS_TAMPERED, STATUS_TIMEOUT, zero_result
+from autograder.unit_memory import UnitMemory, remove_groups_of
+from autograder.zygote.walls import join_cgroup
+
+#: the memory a unit's grading process may hold (its kernel has a limit of its own): beyond
+#: what it shares with the forkserver, a unit of the hostile test class holds ~50 MB, 450 MB
+#: with 60 MB of output (which the grader cuts at 40 MB)
+GRADER_MEMORY = 2 * 2**30
 
 
-def _unit_process(spec_path: str) -> None:
-    """The unit's process: its own session (so the kernel dies with it), its own log."""
+def _unit_process(spec_path: str, cgroup: str) -> None:
+    """The unit's process: its own session (so the kernel dies with it), its own log, its
+    own memory limit (``cgroup``: what its kernel sends it is bounded too)."""
+    join_cgroup(cgroup)
     os.setsid()
     log = os.open(Path(spec_path).with_name("grader.log"), os.O_WRONLY | os.O_CREAT, 0o644)
     os.dup2(log, 1)  # the kernel inherits both: its chatter goes to the log
@@ -46,15 +55,20 @@ def grade_in_subprocess(spec: dict, wall_timeout: float) -> dict:
 
 
 def _run_unit(spec: dict, spec_path: Path, workdir: Path, wall_timeout: float) -> dict:
-    proc = forkserver().Process(target=_unit_process, args=(str(spec_path),), daemon=False)
-    proc.start()
-    proc.join(wall_timeout)
-    timed_out = proc.is_alive()
-    try:  # the unit's whole session: its kernel and anything the submission started
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.join()
+    memory = UnitMemory(GRADER_MEMORY)
+    with memory as group:
+        target, args = _unit_process, (str(spec_path), str(group or ""))
+        proc = forkserver().Process(target=target, args=args, daemon=False)
+        proc.start()
+        proc.join(wall_timeout)
+        timed_out = proc.is_alive()
+        try:  # the unit's whole session: its kernel and anything the submission started
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.join()
+        out_of_memory = memory.oom_kills() > 0
+        remove_groups_of(proc.pid)  # its kernel's group, if it could not remove it itself
     if timed_out:
         return failed(
             spec, STATUS_TIMEOUT, f"the notebook ran longer than the limit of {wall_timeout:g} s"
@@ -62,6 +76,12 @@ def _run_unit(spec: dict, spec_path: Path, workdir: Path, wall_timeout: float) -
     try:
         return json.loads((workdir / "RESULT.json").read_text())
     except (OSError, ValueError):  # no result, or a cut one (a full disk, a killed process)
+        if out_of_memory:  # no unit needs as much: its kernel sent it more than it can hold
+            why = (
+                f"the kernel sent the grader more than its limit of {GRADER_MEMORY / 2**30:g} "
+                "GiB for one notebook (floods of output or of raw messages)"
+            )
+            return failed(spec, STATUS_TAMPERED, why)
         why = f"the grading process ended without a result: {_log_tail(workdir / 'grader.log')}"
         return failed(spec, STATUS_ERROR, why)
 

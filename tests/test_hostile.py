@@ -25,6 +25,7 @@ from autograder.course import REPO_DIR, Course
 from autograder.protocol import REPORT_MIME
 from autograder.release import release
 from autograder.sandbox import ISOLATED, isolation_mode
+from autograder.unit_memory import own_memory_group
 from tests.conftest import FIXTURE_COURSE, with_answers
 
 pytestmark = pytest.mark.slow
@@ -302,6 +303,47 @@ REDIRECT_SOCKETS = (
 )
 
 
+# Memory held together: children each under the per-process limit (1500M here), four
+# times 600 MiB in all. The answer is right only if the unit's memory limit held (a child was
+# killed): a kernel whose children could hold it all loses a point, and the test sees it.
+MEMORY_TOGETHER = (
+    "\nimport subprocess, sys\n"
+    "_hold = \"b = bytearray(600 * 2**20); b[::4096] = b'x' * len(b[::4096]); "
+    'import time; time.sleep(4)"\n'
+    "_kids = [subprocess.Popen([sys.executable, '-c', _hold]) for _ in range(4)]\n"
+    "_ends = [kid.wait() for kid in _kids]\n"
+    "print('the children ended with', _ends)\n"
+    "if -9 not in _ends:\n"
+    "    def add(a, b):\n"
+    "        return 0\n"
+)
+
+
+# A red team's attack on the grader's memory: on the kernel's end of each connection the
+# grader made, one raw ZeroMQ frame that announces 4 GiB, then the bytes; the grader's
+# ZeroMQ library holds all it is sent (up to 3 GB in a unit before the unit's memory limit).
+BALLOON = (
+    "import json, os, socket, struct, threading, time\n"
+    "from ipykernel import get_connection_file\n"
+    "_info = json.load(open(get_connection_file()))\n"
+    "_ours = {f\"{_info['ip']}-{_info[k]}\" for k in _info if k.endswith('_port')}\n"
+    "def _pump(conn, n=4 * 2**30, chunk=b'\\0' * 2**20):\n"
+    "    conn.setblocking(True)\n"
+    "    conn.sendall(b'\\x02' + struct.pack('>Q', n))\n"
+    "    while n > len(chunk):\n"
+    "        n -= conn.send(chunk)\n"
+    "for _fd in map(int, os.listdir('/proc/self/fd')):\n"
+    "    try:\n"
+    "        _s = socket.socket(fileno=os.dup(_fd))\n"
+    "        if _s.family == socket.AF_UNIX and _s.getsockname() in _ours and not "
+    "_s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):\n"
+    "            threading.Thread(target=_pump, args=(_s,), daemon=True).start()\n"
+    "    except OSError:\n"
+    "        pass\n"
+    "time.sleep(19)\n"
+)
+
+
 # Outputs that would run script in the instructor's browser when the feedback is opened.
 XSS = (
     "from IPython.display import HTML, SVG, Markdown, display\n"
@@ -343,11 +385,15 @@ def graded(tmp_path_factory):
     victim = root / "victim.txt"
     victim.write_text("the grader's own file")
     put("link_and_restart", {**GOOD, "add": f"VICTIM = {str(victim)!r}\n" + LINK_AND_RESTART})
+    put("memory_together", {**GOOD, "add": GOOD["add"] + MEMORY_TOGETHER})
+    put("balloon", {**GOOD, "add": BALLOON + GOOD["add"]})
     host = _Listener(root / "host.sock")
     put("redirect_sockets", {**GOOD, "add": f"HOST = {host.path!r}\n" + REDIRECT_SOCKETS})
     args = [str(subs), "--out", str(out), "--course", str(course.root), "--workers", "2"]
     args += ["--timeout", "20", "--notebook-timeout", "120", "--memory", "1500M", "--quiet"]
-    code = main(["grade", *args])
+    with pytest.MonkeyPatch.context() as patch:  # less room than 2 GiB: sooner, as sure
+        patch.setattr("autograder.unit_process.GRADER_MEMORY", 2**30)
+        code = main(["grade", *args])
     host.close()
     results = {r["student"]: r for r in json.loads((out / "report.json").read_text())}
     return {"code": code, "results": results, "out": out, "victim": victim, "host": host}
@@ -380,12 +426,17 @@ class _Listener:
 def test_the_class_is_graded_and_the_run_succeeds(graded):
     assert graded["code"] == 0
     others = {"good", "blank", "escape", "xss", "link_and_restart", "redirect_sockets"}
+    others |= {"memory_together", "balloon"}
     assert set(graded["results"]) == {*others, *ATTACKS, *RESOURCE_ATTACKS}
     assert not [r for r in graded["results"].values() if r["status"] == "grader_error"]
     assert graded["results"]["good"]["score"] == 3
     assert graded["results"]["blank"]["score"] == 0
     if isolation_mode() == ISOLATED:  # every kernel forked from the zygote, none fell back
-        ran = {s: r["kernels"] for s, r in graded["results"].items() if r["status"] != "invalid"}
+        ran = {  # (the balloon's grading process was killed: nothing said how it started)
+            s: r["kernels"]
+            for s, r in graded["results"].items()
+            if r["status"] != "invalid" and s != "balloon"
+        }
         assert ran and all(k and set(k) == {"zygote"} for k in ran.values()), ran
 
 
@@ -482,3 +533,18 @@ def test_no_kernel_makes_the_grader_connect_to_another_socket(graded):
     assert graded["host"].connections == 0
     result = graded["results"]["redirect_sockets"]
     assert result["status"] != "error", result
+
+
+@pytest.mark.skipif(own_memory_group() is None, reason="no memory cgroup to make groups in")
+def test_a_kernel_and_its_children_share_one_memory_limit(graded):
+    result = graded["results"]["memory_together"]
+    assert (result["status"], result["score"]) == ("graded", 3), result
+
+
+@pytest.mark.skipif(own_memory_group() is None, reason="no memory cgroup to make groups in")
+def test_a_kernel_cannot_fill_the_graders_memory(graded):
+    """The grading process has a memory limit of its own: past it, the unit ends as tampered
+    (the kernel sent what no notebook needs), and no other student is touched."""
+    result = graded["results"]["balloon"]
+    assert (result["status"], result["score"]) == ("tampered", 0), result
+    assert "more than its limit of 1 GiB" in result["reason"], result

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from autograder import sandbox
+from autograder.unit_memory import UnitMemory, own_memory_group
 from autograder.zygote.client import start as start_zygote
 from tests.conftest import IN_CI
 from tests.jail_probe import check_seen, listener, probe_code
@@ -350,3 +351,21 @@ def test_the_kernel_binds_its_sockets_in_its_own_folder_not_where_the_grader_con
     kernel = sandbox._private_connection_file(jail, ["python", "-f", str(source)])
     written = json.loads(Path(kernel[-1]).read_text())
     assert written == {**info, "ip": str(ipc / "k")}
+
+
+@needs_jail
+@pytest.mark.skipif(own_memory_group() is None, reason="no memory cgroup to make groups in")
+def test_the_kernel_and_what_it_starts_are_in_the_units_memory_cgroup(jail):
+    """Seen from outside (the jail has a cgroup namespace of its own): a child of the jailed
+    process that holds 80 MiB is charged to the unit's group."""
+    args, _ = jail
+    spec = Path(args[args.index("--jail") + 1])
+    hold = "b = bytearray(80 * 2**20); b[::4096] = b'x' * len(b[::4096])"
+    code = f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {hold!r}], check=True)\n"
+    with UnitMemory(2**30) as group:
+        spec.write_text(json.dumps({**json.loads(spec.read_text()), "cgroup": str(group)}))
+        done = _run(args, code)
+        peaks = [group / "memory.max_usage_in_bytes", group / "memory.peak"]  # v1, v2
+        peak = int(next(p for p in peaks if p.exists()).read_text())
+    assert done.returncode == 0, done.stderr
+    assert peak >= 80 * 2**20, peak

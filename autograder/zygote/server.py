@@ -215,6 +215,7 @@ def _guard(conn: socket.socket, request: dict, mount_ns: int, staging: str) -> N
     started, and how it ended; kills the jail when the client goes."""
     try:
         walls.die_with_parent()
+        walls.join_cgroup(request["limits"].get("cgroup", ""))  # the jail's processes with it
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         walls.enter_namespaces(mount_ns)
         os.close(mount_ns)
