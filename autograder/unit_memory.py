@@ -92,7 +92,10 @@ class UnitMemory:
             return None
         parent, version = own
         path = parent / f"{PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
-        path.mkdir()
+        try:  # where the groups cannot be made after all, the unit runs as without them
+            path.mkdir()
+        except OSError:
+            return None
         self.path = path
         try:
             if version == 1:
@@ -106,7 +109,7 @@ class UnitMemory:
                     (path / "memory.swap.max").write_text("0")
         except OSError:
             self.__exit__()
-            raise
+            return None
         return path
 
     def __exit__(self, *exc_info: object) -> None:

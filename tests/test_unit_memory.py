@@ -97,3 +97,10 @@ def test_a_units_own_groups_are_made_beside_its_group_never_inside():
         )
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert done.stdout.strip() == str(outer.parent), done.stderr
+
+
+def test_a_group_that_cannot_be_made_is_no_group(monkeypatch, tmp_path):
+    """A grader that may not make the group after all grades as without one."""
+    monkeypatch.setattr(unit_memory, "own_memory_group", lambda: (tmp_path / "absent", 1))
+    with UnitMemory(64 * MiB) as group:
+        assert group is None
