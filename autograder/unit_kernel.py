@@ -5,6 +5,7 @@ folder, when the kernel failed before any cell ran)."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,16 @@ from autograder.unit_memory import UnitMemory
 if TYPE_CHECKING:
     from autograder.unit import UnitSpec
 
+SHARED_ROOT, SHARED_PREFIX = "/tmp", "gfk-"  # a unit's folder: gfk-<its process>-<random>
+
+
+def remove_leftover_folders(pid: int) -> None:
+    """Remove the shared folders that the unit process ``pid`` left (it was killed, at the
+    notebook's time limit say, before it could): empty mount points, or a kernel's files
+    where no tmpfs could be mounted. Links are not followed."""
+    for path in Path(SHARED_ROOT).glob(f"{SHARED_PREFIX}{pid}-*"):
+        shutil.rmtree(path, ignore_errors=True)
+
 
 def write_unit_kernelspec(spec: UnitSpec, root: Path, cgroup: Path | None = None) -> Path:
     """A 'python3' kernelspec that starts the kernel through autograder.sandbox, walled in
@@ -28,7 +39,7 @@ def write_unit_kernelspec(spec: UnitSpec, root: Path, cgroup: Path | None = None
     from autograder.sandbox import Jail, kernel_env, private_tmpfs, write_kernelspec
 
     # local and short (a socket path has at most 107 bytes), even where TMPDIR is shared
-    shared = Path(tempfile.mkdtemp(prefix="gfk-", dir="/tmp"))
+    shared = Path(tempfile.mkdtemp(prefix=f"{SHARED_PREFIX}{os.getpid()}-", dir=SHARED_ROOT))
     if spec.isolation == "isolated":
         private_tmpfs(shared)  # where not allowed (no mount namespace): a plain folder
         os.chmod(shared, 0o755)

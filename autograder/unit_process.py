@@ -17,6 +17,7 @@ from pathlib import Path
 
 from autograder.forkserver import forkserver
 from autograder.unit import STATUS_ERROR, STATUS_TAMPERED, STATUS_TIMEOUT, zero_result
+from autograder.unit_kernel import remove_leftover_folders
 from autograder.unit_memory import UnitMemory, remove_groups_of
 from autograder.zygote.walls import join_cgroup
 
@@ -69,6 +70,7 @@ def _run_unit(spec: dict, spec_path: Path, workdir: Path, wall_timeout: float) -
         proc.join()
         out_of_memory = memory.oom_kills() > 0
         remove_groups_of(proc.pid)  # its kernel's group, if it could not remove it itself
+        remove_leftover_folders(proc.pid)  # and its kernel's shared folder
     if timed_out:
         return failed(
             spec, STATUS_TIMEOUT, f"the notebook ran longer than the limit of {wall_timeout:g} s"

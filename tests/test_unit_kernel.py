@@ -89,3 +89,18 @@ def test_the_jail_gets_the_kernel_folder_and_the_grader_keeps_its_own(tmp_path, 
     finally:
         remove_shared_folder(shared)
     assert not shared.exists()
+
+
+def test_the_folders_of_a_killed_unit_process_are_removed_links_not_followed(tmp_path, monkeypatch):
+    monkeypatch.setattr(autograder.unit_kernel, "SHARED_ROOT", str(tmp_path))
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep").write_text("the grader's")
+    left = tmp_path / "gfk-4242-abc"
+    (left / "kernel").mkdir(parents=True)
+    (left / "kernel" / "link").symlink_to(victim)
+    other = tmp_path / "gfk-42420-abc"  # another process's
+    other.mkdir()
+    autograder.unit_kernel.remove_leftover_folders(4242)
+    assert not left.exists() and other.exists()
+    assert (victim / "keep").read_text() == "the grader's"
