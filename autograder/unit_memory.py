@@ -124,15 +124,17 @@ class UnitMemory:
                 return int((self.path / name).read_text())
         return 0
 
-    def oom_kills(self) -> int:
-        """How many of the group's processes its out-of-memory killer ended."""
-        for name in ("memory.oom_control", "memory.events"):  # v1, v2
-            if self.path is not None and (self.path / name).exists():
-                for line in (self.path / name).read_text().splitlines():
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill":
-                        return int(value)
-        return 0
+    def limit_reached(self) -> bool:
+        """Whether the group's usage met its limit: then it was the group's own limit that
+        ended one of its processes, not the whole machine's want of memory (whose kills the
+        group's out-of-memory counter counts too)."""
+        if self.path is None:
+            return False
+        if (self.path / "memory.limit_in_bytes").exists():  # v1 (its failcnt stays 0 here)
+            limit = int((self.path / "memory.limit_in_bytes").read_text())
+            return self.peak() >= limit
+        events = (self.path / "memory.events").read_text().split()  # v2
+        return int(dict(zip(events[::2], events[1::2], strict=True)).get("max", 0)) > 0
 
 
 def remove_group(path: Path) -> None:

@@ -68,7 +68,7 @@ def _run_unit(spec: dict, spec_path: Path, workdir: Path, wall_timeout: float) -
         except (ProcessLookupError, PermissionError):
             pass
         proc.join()
-        out_of_memory = memory.oom_kills() > 0
+        out_of_memory = memory.limit_reached()
         remove_groups_of(proc.pid)  # its kernel's group, if it could not remove it itself
         remove_leftover_folders(proc.pid)  # and its kernel's shared folder
     if timed_out:

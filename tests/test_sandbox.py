@@ -369,3 +369,28 @@ def test_the_kernel_and_what_it_starts_are_in_the_units_memory_cgroup(jail):
         peak = int(next(p for p in peaks if p.exists()).read_text())
     assert done.returncode == 0, done.stderr
     assert peak >= 80 * 2**20, peak
+
+
+@needs_jail
+def test_a_kernel_opens_unix_sockets_only(jail):
+    """TCP and UDP buffers are not charged to the unit's memory cgroup (v1): a red team held
+    1.5 GiB in them beside a 1000M limit. A kernel speaks over Unix sockets only."""
+    args, ipc = jail
+    code = (
+        "import errno, socket\n"
+        "seen = {}\n"
+        "for name in ('AF_INET', 'AF_INET6'):\n"
+        "    try:\n"
+        "        socket.socket(getattr(socket, name), socket.SOCK_DGRAM).close()\n"
+        "        seen[name] = 'allowed'\n"
+        "    except OSError as exc:\n"
+        "        seen[name] = errno.errorcode[exc.errno]\n"
+        "a, b = socket.socketpair()\n"
+        "a.sendall(b'x')\n"
+        "seen['AF_UNIX'] = 'allowed' if b.recv(1) == b'x' else 'broken'\n"
+        f"open({str(ipc / 'seen')!r}, 'w').write(repr(seen))\n"
+    )
+    done = _run(args, code)
+    assert done.returncode == 0, done.stderr
+    expected = {"AF_INET": "EAFNOSUPPORT", "AF_INET6": "EAFNOSUPPORT", "AF_UNIX": "allowed"}
+    assert (ipc / "seen").read_text() == repr(expected)

@@ -13,10 +13,12 @@ from hypothesis import strategies as st
 
 from autograder.zygote import syscall_filter
 
-ALLOW, EPERM, ENOSYS = "allow", "EPERM", "ENOSYS"
+ALLOW, EPERM, ENOSYS, EAFNOSUPPORT = "allow", "EPERM", "ENOSYS", "EAFNOSUPPORT"
 ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 NAMESPACING = {"x86_64": {"unshare": 272, "clone": 56}, "aarch64": {"unshare": 97, "clone": 220}}
 CLONE3, CLONE_NEWUSER = 435, 0x10000000
+SOCKET, IO_URING = {"x86_64": 41, "aarch64": 198}, (425, 426, 427)
+AF_UNIX, AF_INET, AF_NETLINK, AF_INET6 = 1, 2, 16, 10
 
 
 def verdict(machine: str, arch: int, nr: int, arg0: int = 0) -> str:
@@ -35,7 +37,7 @@ def verdict(machine: str, arch: int, nr: int, arg0: int = 0) -> str:
             if k == 0x7FFF0000:
                 return ALLOW
             assert k >> 16 == 0x0005, hex(k)  # SECCOMP_RET_ERRNO
-            return {1: EPERM, 38: ENOSYS}[k & 0xFFFF]
+            return {1: EPERM, 38: ENOSYS, 97: EAFNOSUPPORT}[k & 0xFFFF]
         taken = {0x15: acc == k, 0x35: acc >= k, 0x45: bool(acc & k)}[op]
         pc += 1 + (jt if taken else jf)
     raise AssertionError("the program ran off its end")
@@ -53,8 +55,12 @@ def test_every_other_call_is_allowed_and_every_listed_one_denied(machine, nr, ar
         assert got == EPERM
     elif nr == CLONE3:
         assert got == ENOSYS  # the C library then falls back to clone
+    elif nr in IO_URING:
+        assert got == ENOSYS
     elif nr in namespacing:
         assert got == (EPERM if arg0 & CLONE_NEWUSER else ALLOW)
+    elif nr == SOCKET[machine]:
+        assert got == (ALLOW if arg0 in (AF_UNIX, AF_NETLINK) else EAFNOSUPPORT)
     else:
         assert got == ALLOW
 
@@ -65,6 +71,12 @@ def test_unshare_and_clone_are_denied_exactly_when_they_would_make_a_user_namesp
 ):
     got = verdict(machine, ARCH[machine], NAMESPACING[machine][call], flags)
     assert got == (EPERM if flags & CLONE_NEWUSER else ALLOW)
+
+
+@given(MACHINES, st.integers(0, 2**32 - 1))
+def test_sockets_only_of_the_unix_and_netlink_families(machine, family):
+    got = verdict(machine, ARCH[machine], SOCKET[machine], family)
+    assert got == (ALLOW if family in (AF_UNIX, AF_NETLINK) else EAFNOSUPPORT)
 
 
 def test_each_listed_call_is_denied_and_clone3_not_implemented():
@@ -103,6 +115,17 @@ def test_a_process_with_the_filter_keeps_working_but_makes_none_of_the_denied_ca
         "    assert libc.syscall(number, 0, 0, 0, 0, 0) == -1, name\n"
         "    assert ctypes.get_errno() == errno.EPERM, (name, ctypes.get_errno())\n"
         "assert libc.unshare(0x10000000) == -1 and ctypes.get_errno() == errno.EPERM\n"
+        "import socket\n"
+        "for family in (socket.AF_INET, socket.AF_INET6):\n"
+        "    try:\n"
+        "        socket.socket(family, socket.SOCK_DGRAM)\n"
+        "        raise SystemExit(f'opened a socket of family {family}')\n"
+        "    except OSError as exc:\n"
+        "        assert exc.errno == errno.EAFNOSUPPORT, exc\n"
+        "assert libc.syscall(425, 8, 0) == -1 and ctypes.get_errno() == errno.ENOSYS\n"
+        "a, b = socket.socketpair()\n"  # Unix sockets, as ZeroMQ's IPC and asyncio use
+        "a.sendall(b'unix'); assert b.recv(4) == b'unix'\n"
+        "socket.socket(socket.AF_NETLINK, socket.SOCK_RAW).close()\n"
         "ran = []\n"
         "thread = threading.Thread(target=lambda: ran.append(1))\n"  # clone3, then clone
         "thread.start(); thread.join()\n"

@@ -104,3 +104,22 @@ def test_a_group_that_cannot_be_made_is_no_group(monkeypatch, tmp_path):
     monkeypatch.setattr(unit_memory, "own_memory_group", lambda: (tmp_path / "absent", 1))
     with UnitMemory(64 * MiB) as group:
         assert group is None
+
+
+def test_a_kill_for_the_machines_want_of_memory_is_not_the_groups_limit():
+    """The grader calls a unit tampered only when its own limit stopped it: a process of the
+    group killed otherwise (the machine out of memory; here, a signal: a test cannot exhaust
+    the machine) is not that."""
+    memory = UnitMemory(64 * MiB)
+    with memory as group:
+        code = f"from autograder.zygote.walls import join_cgroup\njoin_cgroup({str(group)!r})\n"
+        hog = code + "b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096])"
+        assert subprocess.run([sys.executable, "-c", hog]).returncode == -signal.SIGKILL
+        assert memory.limit_reached()
+    quiet = UnitMemory(64 * MiB)
+    with quiet as group:
+        sleeper = subprocess.Popen([sys.executable, "-c", code + "import time; time.sleep(30)"])
+        time.sleep(0.5)
+        sleeper.kill()
+        sleeper.wait()
+        assert not quiet.limit_reached()
