@@ -10,11 +10,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from coursekit import optimizers
 from coursekit.data import DataSplit
 from coursekit.monitor import GradientMonitor
 from coursekit.progress import bar as progress_bar
 
-OPTIMIZERS = ("sgd", "momentum", "adam")
+OPTIMIZERS = optimizers.NAMES
 LOSSES = ("cross_entropy", "mse")
 
 
@@ -37,20 +38,6 @@ class TrainHistory:
     @property
     def epochs(self) -> int:
         return len(self.train_loss)
-
-
-def _make_optimizer(
-    optimizer: str, params, lr: float, weight_decay: float = 0.0
-) -> torch.optim.Optimizer:
-    # foreach: one call per step for all parameters (torch picks it only on GPUs by default);
-    # on CPU it applies the same per-tensor arithmetic, so the weights are bitwise the same
-    if optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, foreach=True)
-    if optimizer == "momentum":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, foreach=True)
-    if optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
-    raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
 
 
 def _tensors(data) -> tuple[torch.Tensor, ...]:
@@ -128,7 +115,7 @@ def fit(
     loss_fn = nn.CrossEntropyLoss() if loss == "cross_entropy" else nn.MSELoss()
     classify = loss == "cross_entropy"
     params = list(model.parameters())  # once: model.parameters() walks every module
-    opt = _make_optimizer(optimizer, params, lr, weight_decay)
+    opt = optimizers.Optimizer(optimizer, params, lr, weight_decay)
     x_train, y_train, x_val, y_val = _tensors(data)
     generator = torch.Generator().manual_seed(seed)
     history = TrainHistory()

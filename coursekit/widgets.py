@@ -5,12 +5,11 @@ from __future__ import annotations
 import io
 import os
 
-import torch
 from matplotlib.figure import Figure
 from torch import nn
 
 from coursekit import data as data_sets
-from coursekit import models, plots
+from coursekit import models, optimizers, plots
 from coursekit.monitor import GradientMonitor
 from coursekit.progress import in_kernel
 
@@ -29,7 +28,7 @@ def layer_gradients(
     x, y, _, _ = split.tensors()
     x, y = x[:256], y[:256]
     model = models.mlp(64, 32, depth, 10, activation=activation, init=init, seed=seed)
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    opt = optimizers.Optimizer("sgd", model.parameters(), lr=lr)  # no dynamo import
     with GradientMonitor(model) as mon:
         for _ in range(steps):
             opt.zero_grad()
