@@ -59,6 +59,10 @@ COMPILED = CompiledTemplates()
 #: highlighted code by (source, language, cell's magics language, formatter options)
 HIGHLIGHTED: dict[tuple[str, str, str | None, str], str] = {}
 
+#: the lexer of a graded notebook: nbclient writes the kernel's ``language_info`` into the
+#: notebook it executes, and ipykernel's names this one (a master's metadata says "python")
+KERNEL_LEXER = "ipython3"
+
 
 def notebook_lexer(metadata: dict) -> str | None:
     """The pygments lexer nbconvert's HTMLExporter highlights a notebook with (None: its
@@ -151,15 +155,16 @@ def render_sample() -> str:
 
 def highlight_lessons(notebooks: list[Path]) -> int:
     """Highlight the code cells of ``notebooks`` (a course's masters and released versions)
-    into :data:`HIGHLIGHTED`, as the feedback pages will ask for them; returns how many."""
+    into :data:`HIGHLIGHTED`, as the feedback pages of their executed versions will ask for
+    them; returns how many."""
     import json
 
     exporter = feedback_exporter()
     count = 0
     for path in notebooks:
         nb = json.loads(path.read_text())
-        # as FeedbackExporter makes its filter for this notebook: the same cache keys
-        highlight = CachedHighlight(pygments_lexer=notebook_lexer(nb["metadata"]), parent=exporter)
+        # as FeedbackExporter makes its filter for the executed notebook: the same cache keys
+        highlight = CachedHighlight(pygments_lexer=KERNEL_LEXER, parent=exporter)
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
                 source = cell["source"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import jinja2
 import nbformat
 import pytest
+from ipykernel.ipkernel import IPythonKernel
 from nbconvert.exporters import HTMLExporter
 
 from autograder.feedback_exporter import COMPILED, FeedbackExporter, feedback_exporter
@@ -27,7 +28,8 @@ PLACEHOLDER_ALT = ' alt="No description has been provided for this image"'
 
 
 def graded_notebook() -> nbformat.NotebookNode:
-    """A lesson's master with outputs of every kind a graded notebook shows, and scores."""
+    """A lesson's master with outputs of every kind a graded notebook shows, scores, and the
+    metadata of an executed notebook."""
     nb = nbformat.reads(MASTER.read_text(), as_version=4)
     outputs = [
         nbformat.v4.new_output("stream", name="stdout", text="loss 0.25\n"),
@@ -55,6 +57,8 @@ def graded_notebook() -> nbformat.NotebookNode:
         if cell.cell_type == "code":
             cell.outputs = [outputs[i % len(outputs)]]
     nb.cells.append(nbformat.v4.new_raw_cell("raw text"))
+    # what nbclient writes into the notebook it executes: the kernel's language_info
+    nb.metadata["language_info"] = dict(IPythonKernel.language_info)
     return nb
 
 
