@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -87,16 +88,23 @@ def store_execution(executed: nbformat.NotebookNode, cached: Path) -> Path:
 def execute_master(master: Path, cached: Path, timeout: int = 600) -> Path:
     """The master at ``master`` executed top to bottom (errors allowed), saved at ``cached``."""
     from nbclient import NotebookClient
+    from traitlets.config import Config
+
+    from autograder.ready_client import configure
 
     nb = nbformat.read(master, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        allow_errors=True,  # a test cell may fail outside grading; it is never published
-        resources={"metadata": {"path": str(master.parent)}},
-    )
-    client.execute(env={**os.environ, **KERNEL_ENV})
+    with tempfile.TemporaryDirectory(prefix="gf-site-") as sockets:
+        config = Config()
+        configure(config, Path(sockets) / "k")  # IPC: no TCP port on the machine
+        client = NotebookClient(
+            nb,
+            timeout=timeout,
+            config=config,
+            kernel_name="python3",
+            allow_errors=True,  # a test cell may fail outside grading; it is never published
+            resources={"metadata": {"path": str(master.parent)}},
+        )
+        client.execute(env={**os.environ, **KERNEL_ENV})
     return store_execution(nb, cached)
 
 

@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import re
+import tempfile
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -19,8 +20,10 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from traitlets.config import Config
 
 from autograder.course import Course
+from autograder.ready_client import configure
 from autograder.site import KERNEL_ENV, cached_execution, store_execution
 
 MARKER = "CLAIMS-JSON:"
@@ -97,16 +100,20 @@ def _execute_master(lesson: str, read_back: str, timeout: int = 600) -> Executed
             read_back + f"\nimport json as _json\nprint({MARKER!r} + _json.dumps(claims_out))"
         )
     )
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        allow_errors=True,
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    start = time.perf_counter()
-    client.execute(env={**os.environ, **KERNEL_ENV})
-    seconds = time.perf_counter() - start
+    with tempfile.TemporaryDirectory(prefix="gf-claims-") as sockets:
+        config = Config()
+        configure(config, Path(sockets) / "k")  # IPC, as graded: no TCP port
+        client = NotebookClient(
+            nb,
+            timeout=timeout,
+            config=config,
+            kernel_name="python3",
+            allow_errors=True,
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        start = time.perf_counter()
+        client.execute(env={**os.environ, **KERNEL_ENV})
+        seconds = time.perf_counter() - start
     errors = [
         f"cell {i}: {out.ename}: {out.evalue}"
         for i, cell in enumerate(nb.cells[:lesson_cells])
