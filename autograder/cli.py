@@ -224,8 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--memory",
         default="2G",
         metavar="SIZE",
-        help="memory of a kernel and all it starts, where cgroups allow; else of each of its "
-        "processes (default 2G)",
+        help="memory of a kernel and all it starts, where cgroups allow (a lesson's kernel "
+        "holds about 0.5G); else the address space of each of its processes (a lesson's "
+        "kernel maps up to 1.7G) (default 2G)",
     )
     p.add_argument("--fresh", action="store_true", help="regrade units already graded in RESULTS")
     p.add_argument(

@@ -46,6 +46,7 @@ from autograder.jail_plan import HOME as HOME  # where a kernel starts (tests re
 from autograder.jail_plan import bwrap_args, jail_plan
 from autograder.zygote import syscall_filter
 from autograder.zygote.walls import (
+    address_space,
     fresh_keyrings_of,
     join_cgroup,
     own_session_keyring,
@@ -233,7 +234,12 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         raise SystemExit("usage: python -m autograder.sandbox [options] -- KERNEL ARGV")
     split = argv.index("--")
     parser = argparse.ArgumentParser(prog="autograder.sandbox")
-    parser.add_argument("--memory", type=int, default=0, help="address-space limit, bytes")
+    parser.add_argument(
+        "--memory",
+        type=int,
+        default=0,
+        help="memory limit, bytes: the address space's (with headroom in a memory cgroup)",
+    )
     parser.add_argument("--nproc", type=int, default=0, help="process limit (0: none)")
     parser.add_argument("--cpus", type=int, default=0, help="pin to this many CPUs (0: all)")
     parser.add_argument("--jail", type=Path, help="a Jail as JSON: run under bubblewrap")
@@ -262,7 +268,8 @@ def main(argv: list[str] | None = None) -> None:
             kernel = [kernel[0], "--seccomp", str(_filter_fd()), *kernel[1:]]
     # jailed, no file the kernel writes may outgrow its tmpfs (its only writable places)
     fsize = jail.tmp_bytes if opts.jail is not None else 0
-    set_limits(opts.memory, opts.nproc, opts.cpus, fsize)
+    grouped = opts.jail is not None and bool(jail.cgroup)  # joined above: it bounds memory
+    set_limits(address_space(opts.memory, grouped), opts.nproc, opts.cpus, fsize)
     os.execvp(kernel[0], kernel)
 
 

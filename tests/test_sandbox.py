@@ -16,6 +16,7 @@ import pytest
 
 from autograder import sandbox
 from autograder.unit_memory import UnitMemory, own_memory_group
+from autograder.zygote import walls
 from autograder.zygote.client import start as start_zygote
 from tests.conftest import IN_CI
 from tests.jail_probe import check_seen, listener, probe_code
@@ -27,9 +28,19 @@ needs_jail = pytest.mark.skipif(
 )
 
 
-def _run(args, code, timeout=60):
+def _run(args, code, timeout=60, extra=()):
     return subprocess.run(
-        [sys.executable, "-m", "autograder.sandbox", *args, "--", sys.executable, "-c", code],
+        [
+            sys.executable,
+            "-m",
+            "autograder.sandbox",
+            *args,
+            "--",
+            sys.executable,
+            "-c",
+            code,
+            *extra,
+        ],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -383,3 +394,28 @@ def test_the_kernel_and_what_it_starts_are_in_the_units_memory_cgroup(jail):
         peak = int(next(p for p in peaks if p.exists()).read_text())
     assert done.returncode == 0, done.stderr
     assert peak >= 80 * 2**20, peak
+
+
+@pytest.mark.skipif(own_memory_group() is None, reason="no memory cgroup to make groups in")
+def test_in_a_memory_cgroup_the_address_space_has_headroom(jail):
+    """A lesson's kernel maps 1.5-1.7 GB to hold ~0.4 GB: where the unit's group bounds what
+    it holds, a kernel of 1 GiB may map 1.5 GiB (limited at 1 GiB, every kernel died); the
+    address space is still limited (the headroom, and the zygote's preloaded extra)."""
+    args, ipc = jail
+    args = ["--memory", str(2**30), *args[2:]]
+    spec = Path(args[args.index("--jail") + 1])
+    code = (
+        "import mmap, resource, sys\n"
+        "m = mmap.mmap(-1, 3 * 2**29)\n"  # mapped, never touched
+        "open(sys.argv[1], 'w').write(str(resource.getrlimit(resource.RLIMIT_AS)[0]))\n"
+    )
+    with UnitMemory(2**30) as group:
+        spec.write_text(json.dumps({**json.loads(spec.read_text()), "cgroup": str(group)}))
+        done = _run(args, code, extra=[str(ipc / "limit")])
+    assert done.returncode == 0, done.stderr
+    limit = int((ipc / "limit").read_text())
+    assert (
+        2**30 + walls.GROUPED_ADDRESS_HEADROOM <= limit < 2**30 + 2 * walls.GROUPED_ADDRESS_HEADROOM
+    )
+    without = _run(["--memory", str(2**30)], code, extra=[os.devnull])  # no group: the bound
+    assert without.returncode != 0 and "Cannot allocate memory" in without.stderr, without.stderr

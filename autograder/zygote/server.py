@@ -152,7 +152,7 @@ def _kernel(request: dict, report: int) -> None:
     limits = request["limits"]
     memory = limits.get("memory", 0)  # plus what EXTRA maps, where limited at all
     walls.set_limits(
-        memory + _extra_bytes if memory else 0,
+        walls.address_space(memory, bool(limits.get("cgroup"))) + (_extra_bytes if memory else 0),
         limits.get("nproc", 0),
         limits.get("cpus", 0),
         limits.get("fsize", 0),

@@ -252,6 +252,22 @@ def join_cgroup(path: str) -> None:
         os.close(fd)
 
 
+#: What a kernel may map beyond its memory limit where a memory cgroup bounds what it holds:
+#: a lesson's kernel maps 1.5-1.7 GB (threads' stacks, malloc's arenas, torch's reserved
+#: regions) to hold about 400 MB, so an address space limited at the memory limit killed
+#: kernels that fit it (``--memory 1G``: every kernel died). Mapped, not held: bounded loosely.
+GROUPED_ADDRESS_HEADROOM = 2 * 2**30
+
+
+def address_space(memory: int, grouped: bool) -> int:
+    """The address-space limit of a kernel of ``memory`` bytes (0: none): ``memory`` itself
+    where nothing else bounds what it holds, ``GROUPED_ADDRESS_HEADROOM`` more where the
+    unit's memory cgroup does (``grouped``)."""
+    if memory <= 0:
+        return 0
+    return memory + GROUPED_ADDRESS_HEADROOM if grouped else memory
+
+
 def set_limits(memory: int = 0, nproc: int = 0, cpus: int = 0, fsize: int = 0) -> None:
     """A kernel's limits (0: none): address space in bytes, processes (counted per uid: per
     unit, each unit has its own), ``cpus`` CPUs (like Binder's quota; those no other pinned
