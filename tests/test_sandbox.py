@@ -273,10 +273,11 @@ def test_keys_left_in_the_uids_keyrings_are_gone_once_a_kernel_started(jail, key
 def test_a_kernel_may_not_use_keyrings_sessions_user_namespaces_nor_ip_sockets(jail):
     """Keyrings are not namespaced (a key could pass to another student's kernel, a uid's
     keyrings be made unclearable), each session is a CPU share of its own (autogroup), a
-    user namespace gives every capability over what it makes, and TCP and UDP buffers are
-    not charged to the unit's memory cgroup (v1: a red team held 1.5 GiB in them beside a
-    1000M limit): the kernel's system call filter denies them, in the kernel and in its
-    children. Unix sockets, which a kernel speaks over, work."""
+    user namespace gives every capability over what it makes, and TCP, UDP and netlink
+    buffers are not charged to the unit's memory cgroup (v1: red teams held 1.5 GiB in TCP
+    or UDP buffers beside a 1000M limit, 2.5 GiB in NETLINK_USERSOCK queues beside 1G): the
+    system call filter denies them, in the kernel and in its children. Unix sockets, which
+    a kernel speaks over, work."""
     args, ipc = jail
     code = _KEYS + (
         "import errno, os\n"
@@ -297,9 +298,9 @@ def test_a_kernel_may_not_use_keyrings_sessions_user_namespaces_nor_ip_sockets(j
         "        os._exit(exc.errno)\n"
         "seen['setsid'] = errno.errorcode.get(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))\n"
         "import socket\n"
-        "for name in ('AF_INET', 'AF_INET6'):\n"
+        "for name, kind, proto in (('AF_INET', 2, 0), ('AF_INET6', 2, 0), ('AF_NETLINK', 3, 2)):\n"
         "    try:\n"
-        "        socket.socket(getattr(socket, name), socket.SOCK_DGRAM).close()\n"
+        "        socket.socket(getattr(socket, name), kind, proto).close()\n"
         "        seen[name] = 'allowed'\n"
         "    except OSError as exc:\n"
         "        seen[name] = errno.errorcode[exc.errno]\n"
@@ -313,7 +314,9 @@ def test_a_kernel_may_not_use_keyrings_sessions_user_namespaces_nor_ip_sockets(j
     seen = (ipc / "seen").read_text()
     expected = dict.fromkeys(("add_key", "keyctl", "request_key", "unshare_user", "setsid"))
     expected = {k: "EPERM" for k in expected}
-    expected |= {"AF_INET": "EAFNOSUPPORT", "AF_INET6": "EAFNOSUPPORT", "AF_UNIX": "allowed"}
+    expected |= {"AF_INET": "EAFNOSUPPORT", "AF_INET6": "EAFNOSUPPORT"}
+    expected |= {"AF_NETLINK": "EPROTONOSUPPORT"}  # NETLINK_USERSOCK; only ROUTE is allowed
+    expected |= {"AF_UNIX": "allowed"}
     assert seen == repr(expected), seen
 
 

@@ -149,6 +149,7 @@ def _kernel(request: dict, report: int) -> None:
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     _fresh_interpreter_state()
+    inherited = resource.getrlimit(resource.RLIMIT_NOFILE)[0]  # before set_limits lowers it
     limits = request["limits"]
     memory = limits.get("memory", 0)  # plus what EXTRA maps, where limited at all
     walls.set_limits(
@@ -159,7 +160,7 @@ def _kernel(request: dict, report: int) -> None:
     )
     syscall_filter.install()  # no keyrings, sessions or user namespaces (after fresh_keyrings)
     os.write(report, b"ok")
-    os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])  # report and null too
+    os.closerange(3, inherited)  # report and null too
     argv = request["argv"]
     if argv[1:3] != ["-m", "ipykernel_launcher"]:
         os.execv(argv[0], argv)

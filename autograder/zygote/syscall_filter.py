@@ -13,10 +13,17 @@ Installed in the kernel's process by the zygote (``install``) and handed to bubb
 - a new user namespace (``unshare``, ``clone`` with CLONE_NEWUSER; ``clone3`` answers
   ENOSYS): inside one a kernel holds every capability over what it creates, much of the
   Linux kernel's attack surface;
-- sockets of any family but ``AF_UNIX`` and ``AF_NETLINK`` (EAFNOSUPPORT, as on a machine
-  without IP): a kernel speaks over Unix sockets only, and the buffers of TCP and UDP sockets
-  are not charged to the unit's memory cgroup (v1): a red team held 1.5 GiB that way
-  beside a 1000M limit; ``io_uring`` (ENOSYS), which makes sockets without ``socket``;
+- sockets of any family but ``AF_UNIX`` and netlink's ``NETLINK_ROUTE`` (EAFNOSUPPORT, as
+  on a machine without IP; EPROTONOSUPPORT for other netlink protocols): a kernel speaks
+  over Unix sockets, and what TCP, UDP and netlink sockets queue is not charged to the
+  unit's memory cgroup (v1): red teams held 1.5 GiB in TCP or UDP buffers beside a 1000M
+  limit, and 2.5 GiB in NETLINK_USERSOCK queues, one socket sending to others. The C
+  library's ``getifaddrs`` needs NETLINK_ROUTE (ZeroMQ aborts the kernel without it:
+  ipykernel binds a TCP pipe, refused here, and ZeroMQ first looks for a network interface
+  of that name); an unprivileged route socket sends only to the Linux kernel, and queues
+  only its replies, up to its receive buffer, which a kernel may not enlarge:
+- ``setsockopt(SOL_SOCKET, SO_RCVBUF or SO_RCVBUFFORCE)`` (EPERM); ``io_uring`` (ENOSYS),
+  which makes sockets without ``socket``;
 - any call through another ABI (32-bit, x32), whose numbers are not these.
 
 Standard library only: the zygote imports this by path, never through the package.
@@ -39,17 +46,20 @@ _NAMESPACING = {"x86_64": {"unshare": 272, "clone": 56}, "aarch64": {"unshare": 
 #: library falls back to clone (as container runtimes' default filters do)
 _CLONE3 = 435
 _CLONE_NEWUSER = 0x10000000
-#: socket(domain, ...): the families a kernel may open (AF_UNIX; AF_NETLINK, which the C
-#: library asks about the network's interfaces through)
+#: socket(domain, type, protocol): AF_UNIX; AF_NETLINK with protocol NETLINK_ROUTE only
 _SOCKET = {"x86_64": 41, "aarch64": 198}
-_AF_ALLOWED = (1, 16)
+_AF_UNIX, _AF_NETLINK, _NETLINK_ROUTE = 1, 16, 0
+#: setsockopt(fd, level, name, ...): a receive buffer is what a netlink socket queues in
+_SETSOCKOPT = {"x86_64": 54, "aarch64": 208}
+_SOL_SOCKET, _SO_RCVBUF, _SO_RCVBUFFORCE = 1, 8, 33
 #: io_uring_setup, io_uring_enter, io_uring_register: the same numbers on both
 _IO_URING = (425, 426, 427)
 _X32_SYSCALL_BIT = 0x40000000
 _LD_W_ABS, _JEQ_K, _JGE_K, _JSET_K, _RET_K = 0x20, 0x15, 0x35, 0x45, 0x06  # BPF codes
-_ARCH_OFFSET, _NR_OFFSET, _ARG0_OFFSET = 4, 0, 16  # in struct seccomp_data (little-endian)
+_ARCH_OFFSET, _NR_OFFSET = 4, 0  # in struct seccomp_data (little-endian)
+_ARG0_OFFSET, _ARG1_OFFSET, _ARG2_OFFSET = 16, 24, 32  # each argument's low word
 _RET_ALLOW, _RET_ERRNO, _EPERM, _ENOSYS = 0x7FFF0000, 0x00050000, 1, 38
-_EAFNOSUPPORT = 97
+_EAFNOSUPPORT, _EPROTONOSUPPORT = 97, 93
 _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 
 
@@ -73,6 +83,7 @@ def program(machine: str | None = None) -> bytes:
     code += [(_JEQ_K, number, "enosys", None) for number in (_CLONE3, *_IO_URING)]
     code += [(_JEQ_K, number, "flags", None) for number in _NAMESPACING[machine].values()]
     code.append((_JEQ_K, _SOCKET[machine], "family", None))
+    code.append((_JEQ_K, _SETSOCKOPT[machine], "sockopt", None))
     code.append((_RET_K, _RET_ALLOW, None, None))
     labels = {"flags": len(code)}
     code += [
@@ -81,9 +92,24 @@ def program(machine: str | None = None) -> bytes:
         (_RET_K, _RET_ALLOW, None, None),
     ]
     labels["family"] = len(code)
-    code.append((_LD_W_ABS, _ARG0_OFFSET, None, None))
-    code += [(_JEQ_K, family, "allow", None) for family in _AF_ALLOWED]
+    code += [
+        (_LD_W_ABS, _ARG0_OFFSET, None, None),
+        (_JEQ_K, _AF_UNIX, "allow", None),
+        (_JEQ_K, _AF_NETLINK, None, "no_family"),
+        (_LD_W_ABS, _ARG2_OFFSET, None, None),
+        (_JEQ_K, _NETLINK_ROUTE, "allow", None),
+        (_RET_K, _RET_ERRNO | _EPROTONOSUPPORT, None, None),
+    ]
+    labels["no_family"] = len(code)
     code.append((_RET_K, _RET_ERRNO | _EAFNOSUPPORT, None, None))
+    labels["sockopt"] = len(code)
+    code += [
+        (_LD_W_ABS, _ARG1_OFFSET, None, None),
+        (_JEQ_K, _SOL_SOCKET, None, "allow"),
+        (_LD_W_ABS, _ARG2_OFFSET, None, None),
+        (_JEQ_K, _SO_RCVBUF, "deny", None),
+        (_JEQ_K, _SO_RCVBUFFORCE, "deny", None),
+    ]
     labels["allow"] = len(code)
     code.append((_RET_K, _RET_ALLOW, None, None))
     labels["enosys"] = len(code)

@@ -268,13 +268,22 @@ def address_space(memory: int, grouped: bool) -> int:
     return memory + GROUPED_ADDRESS_HEADROOM if grouped else memory
 
 
+#: the most files a kernel may hold open (it inherited the grader's 20000): what the Linux
+#: kernel keeps per open file or socket and a memory cgroup does not charge (a netlink route
+#: socket's queue: at most its default receive buffer, ~200 KiB) is bounded by this many
+#: (a lesson's kernel holds about 60)
+KERNEL_FILES = 1024
+
+
 def set_limits(memory: int = 0, nproc: int = 0, cpus: int = 0, fsize: int = 0) -> None:
     """A kernel's limits (0: none): address space in bytes, processes (counted per uid: per
     unit, each unit has its own), ``cpus`` CPUs (like Binder's quota; those no other pinned
     kernel holds: ``autograder.cpu_slots``), the largest file (the jail's tmpfs); never a
-    core dump."""
+    core dump; at most ``KERNEL_FILES`` open files."""
     if memory > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    files = [min(limit, KERNEL_FILES) for limit in resource.getrlimit(resource.RLIMIT_NOFILE)]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (files[0], files[1]))
     if nproc > 0:
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     if fsize > 0:
