@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIZE",
         help="memory of a kernel and all it starts, where cgroups allow (a lesson's kernel "
         "holds about 0.5G); else the address space of each of its processes (a lesson's "
-        "kernel maps up to 1.7G) (default 2G)",
+        "kernel maps up to 1.7G) (default 2G, at least 512M)",
     )
     p.add_argument("--fresh", action="store_true", help="regrade units already graded in RESULTS")
     p.add_argument(

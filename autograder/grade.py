@@ -26,11 +26,12 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from autograder.course import Course, UsageError
 from autograder.forkserver import forkserver
+from autograder.grade_options import GradeOptions, parse_size
 from autograder.gradebook import (
     Template,
     build_template,
@@ -59,38 +60,6 @@ from autograder.zygote.client import start as start_zygote
 
 # What the command line, the README's Dask example and the tests import from here.
 __all__ = ["ClassGrader", "GradeOptions", "LongestFirst", "export", "parse_size", "summary"]
-
-
-@dataclass
-class GradeOptions:
-    workers: int | None = None  # default: the CPUs this process may use
-    lessons: list[str] | None = None
-    students: list[str] | None = None
-    cell_timeout: int = 120
-    notebook_timeout: int = 900
-    memory_bytes: int = 2 * 2**30
-    nproc: int = 256
-    fresh: bool = False  # regrade everything, even units already graded
-    isolation: str | None = None  # autograder.sandbox's mode; None: the best this machine has
-    progress: bool = True
-    plans: bool = True  # skip the cells each master's grading plan names (autograder.plan)
-    zygote: bool = True  # isolated kernels forked from a preloaded zygote (autograder.zygote)
-
-
-def parse_size(text: str) -> int:
-    """``2G``, ``1500M``, ``512k`` or a number of bytes."""
-    units = {"k": 2**10, "m": 2**20, "g": 2**30}
-    raw = text.strip().lower().removesuffix("b").removesuffix("i")
-    try:
-        if raw and raw[-1] in units:
-            value = int(float(raw[:-1]) * units[raw[-1]])
-        else:
-            value = int(raw)
-    except ValueError:
-        raise UsageError(f"--memory {text!r}: give a size like 2G or 1500M") from None
-    if value < 64 * 2**20:
-        raise UsageError(f"--memory {text!r}: at least 64M is needed to start a kernel")
-    return value
 
 
 def _digest(path: Path | None) -> str | None:
