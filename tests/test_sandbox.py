@@ -5,8 +5,10 @@ under bwrap) and look, from inside, for everything it must not see or reach.
 They need bubblewrap; under CI=true its absence is a failure, not a skip.
 """
 
+import ast
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -79,13 +81,14 @@ def jail(request, tmp_path, zygote):
     return ["--memory", str(2**31), "--nproc", "64", "--jail", str(spec.write(tmp_path / "j"))], ipc
 
 
-def test_memory_and_cpu_limits_apply():
+def test_memory_cpu_and_file_limits_apply():
     code = (
         "import os, resource, json; print(json.dumps([resource.getrlimit(resource.RLIMIT_AS)[0],"
-        " len(os.sched_getaffinity(0))]))"
+        " len(os.sched_getaffinity(0)), resource.getrlimit(resource.RLIMIT_NOFILE)]))"
     )
     done = _run(["--memory", str(2**30), "--cpus", "1"], code)
-    assert json.loads(done.stdout) == [2**30, 1], done.stderr
+    files = [min(walls.KERNEL_FILES, n) for n in resource.getrlimit(resource.RLIMIT_NOFILE)]
+    assert json.loads(done.stdout) == [2**30, 1, files], done.stderr
 
 
 def test_memory_bomb_raises_memory_error():
@@ -403,20 +406,24 @@ def test_the_kernel_and_what_it_starts_are_in_the_units_memory_cgroup(jail):
 def test_in_a_memory_cgroup_the_address_space_has_headroom(jail):
     """A lesson's kernel maps 1.5-1.7 GB to hold ~0.4 GB: where the unit's group bounds what
     it holds, a kernel of 1 GiB may map 1.5 GiB (limited at 1 GiB, every kernel died); the
-    address space is still limited (the headroom, and the zygote's preloaded extra)."""
+    address space is still limited (the headroom, and the zygote's preloaded extra), and
+    so are its open files."""
     args, ipc = jail
     args = ["--memory", str(2**30), *args[2:]]
     spec = Path(args[args.index("--jail") + 1])
     code = (
         "import mmap, resource, sys\n"
         "m = mmap.mmap(-1, 3 * 2**29)\n"  # mapped, never touched
-        "open(sys.argv[1], 'w').write(str(resource.getrlimit(resource.RLIMIT_AS)[0]))\n"
+        "limits = [resource.getrlimit(resource.RLIMIT_AS)[0]]\n"
+        "limits += resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "open(sys.argv[1], 'w').write(repr(limits))\n"
     )
     with UnitMemory(2**30) as group:
         spec.write_text(json.dumps({**json.loads(spec.read_text()), "cgroup": str(group)}))
         done = _run(args, code, extra=[str(ipc / "limit")])
     assert done.returncode == 0, done.stderr
-    limit = int((ipc / "limit").read_text())
+    limit, *files = ast.literal_eval((ipc / "limit").read_text())
+    assert files == [min(walls.KERNEL_FILES, n) for n in resource.getrlimit(resource.RLIMIT_NOFILE)]
     assert (
         2**30 + walls.GROUPED_ADDRESS_HEADROOM <= limit < 2**30 + 2 * walls.GROUPED_ADDRESS_HEADROOM
     )

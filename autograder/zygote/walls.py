@@ -282,7 +282,10 @@ def set_limits(memory: int = 0, nproc: int = 0, cpus: int = 0, fsize: int = 0) -
     core dump; at most ``KERNEL_FILES`` open files."""
     if memory > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    files = [min(limit, KERNEL_FILES) for limit in resource.getrlimit(resource.RLIMIT_NOFILE)]
+    files = [  # RLIM_INFINITY is -1 here
+        limit if 0 <= limit < KERNEL_FILES else KERNEL_FILES
+        for limit in resource.getrlimit(resource.RLIMIT_NOFILE)
+    ]
     resource.setrlimit(resource.RLIMIT_NOFILE, (files[0], files[1]))
     if nproc > 0:
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
