@@ -108,9 +108,15 @@ def isolation_mode() -> str:
     return ISOLATED_SAME_USER if _works([*probe, "--ro-bind", "/", "/", "true"]) else LIMITS_ONLY
 
 
+#: the system call filter's file: a jailed kernel executes its copy in the kernel site, at
+#: the same path, to seal itself (``syscall_filter.seal``)
+FILTER_FILE = PACKAGE_DIR / "zygote" / "syscall_filter.py"
+
+
 def kernel_package_files() -> list[Path]:
-    """The files of ``autograder`` a kernel may see: the protocol and the collectors."""
-    files = [PACKAGE_DIR / "protocol.py"]
+    """The files of ``autograder`` a kernel may see: the protocol, the collectors, and the
+    system call filter (to seal itself)."""
+    files = [PACKAGE_DIR / "protocol.py", FILTER_FILE]
     files += sorted((PACKAGE_DIR / "kernel").rglob("*.py"))
     return files
 
@@ -300,6 +306,8 @@ def write_kernelspec(folder: Path, sandbox_args: list[str], env: dict[str, str])
     kernel_dir.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "autograder.sandbox", *sandbox_args, "--"]
     argv += [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    if "--jail" in sandbox_args:  # sealed once its sockets are bound (in the jail: the site's)
+        argv.append(f"--IPKernelApp.exec_lines={syscall_filter.seal_line(str(FILTER_FILE))}")
     spec = {"argv": argv, "display_name": "Python 3 (limited)", "language": "python", "env": env}
     if "--jail" in sandbox_args:
         spec["interrupt_mode"] = "message"

@@ -35,6 +35,7 @@ seen["tmp"] = os.listdir("/tmp")
 seen["cwd"] = os.getcwd()
 import autograder
 seen["autograder"] = sorted(os.listdir(os.path.dirname(autograder.__file__)))
+seen["autograder_zygote"] = sorted(os.listdir(os.path.dirname(autograder.__file__) + "/zygote"))
 import coursekit
 try:
     open(os.path.join(os.path.dirname(coursekit.__file__), "evil.py"), "w")
@@ -103,7 +104,8 @@ def check_seen(seen: dict, ipc: Path, mode: str, kernel_fds: bool = False) -> No
     assert seen["tmp_mode"] == "0o1777"
     assert seen["hostname"] == "sandbox"
     assert seen["cwd"] == sandbox.HOME
-    assert seen["autograder"] == ["__init__.py", "kernel", "protocol.py"]
+    assert seen["autograder"] == ["__init__.py", "kernel", "protocol.py", "zygote"]
+    assert seen["autograder_zygote"] == ["syscall_filter.py"]  # to seal itself: no server
     assert not seen["coursekit_writable"]
     assert not seen["loopback"], "the jail reached a port on the grader's loopback"
     for names in (seen["env"], seen["environ_block"]):

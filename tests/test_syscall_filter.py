@@ -25,10 +25,13 @@ NETLINK_ROUTE, NETLINK_USERSOCK = 0, 2
 SOL_SOCKET, SO_SNDBUF, SO_RCVBUF, SO_RCVBUFFORCE = 1, 7, 8, 33
 
 
-def verdict(machine: str, arch: int, nr: int, arg0: int = 0, arg1: int = 0, arg2: int = 0) -> str:
-    """What the kernel would do with this call: the program run on its seccomp_data."""
+def verdict(
+    machine: str, arch: int, nr: int, arg0: int = 0, arg1: int = 0, arg2: int = 0, sealed=False
+) -> str:
+    """What the kernel would do with this call: the program (``sealed``: the kernel's own
+    second one) run on its seccomp_data."""
     data = struct.pack("=iIQ6Q", nr, arch, 0, arg0, arg1, arg2, 0, 0, 0)
-    code = syscall_filter.program(machine)
+    code = syscall_filter.program(machine, netlink_route=not sealed)
     program = [struct.unpack("=HBBI", code[i : i + 8]) for i in range(0, len(code), 8)]
     pc, acc = 0, 0
     for _ in range(len(program)):  # no loops in classic BPF: each step moves forward
@@ -92,6 +95,19 @@ def socket_verdict(family: int, protocol: int) -> str:
 def test_sockets_of_the_unix_family_and_netlink_route_only(machine, family, protocol):
     got = verdict(machine, ARCH[machine], SOCKET[machine], family, 1, protocol)
     assert got == socket_verdict(family, protocol)
+
+
+@given(MACHINES, st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1))
+@example("x86_64", AF_NETLINK, NETLINK_ROUTE)
+@example("x86_64", AF_NETLINK, 2**32 - 1)
+def test_the_seal_refuses_netlink_of_every_protocol_and_keeps_the_rest(machine, family, proto):
+    got = verdict(machine, ARCH[machine], SOCKET[machine], family, 1, proto, sealed=True)
+    if family == AF_NETLINK:
+        assert got == EPROTONOSUPPORT
+    else:
+        assert got == socket_verdict(family, proto)
+    for name, nr in syscall_filter.denied(machine).items():
+        assert verdict(machine, ARCH[machine], nr, sealed=True) == EPERM, name
 
 
 @given(MACHINES, st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1))

@@ -323,3 +323,29 @@ def test_a_zygote_that_does_not_answer_in_time_is_unavailable(tmp_path, monkeypa
     with pytest.raises(Unavailable, match="no answer from the zygote"):
         launch(str(tmp_path / "sock"), plan, ["true"], {}, lambda: None)
     silent.close()
+
+
+SEALED = (
+    "import errno, socket\n"
+    "try:\n"
+    "    socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0).close()\n"
+    "    print('opened')\n"
+    "except OSError as exc:\n"
+    "    print(errno.errorcode[exc.errno])\n"
+    "print(sorted(n for n in dir() if not n.startswith('_') and n not in ('In', 'Out', 'exit', "
+    "'get_ipython', 'open', 'quit', 'errno', 'socket', 'exc')))\n"
+)
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["zygote", "bwrap"])
+def test_a_kernel_is_sealed_before_its_first_cell(tmp_path, zygote, fresh):
+    """Its first filter lets the C library list interfaces (NETLINK_ROUTE: ZeroMQ aborts
+    without it while ipykernel binds); the kernel then seals itself (ipykernel's
+    exec_lines): no netlink socket at all, and no name left in the student's namespace."""
+    started = Kernel(tmp_path, zygote, fresh=fresh)
+    try:
+        refused, names = started.run(SEALED).splitlines()
+    finally:
+        started.stop()
+    assert refused == "EPROTONOSUPPORT", refused
+    assert names == "[]", names

@@ -26,12 +26,21 @@ Installed in the kernel's process by the zygote (``install``) and handed to bubb
   which makes sockets without ``socket``;
 - any call through another ABI (32-bit, x32), whose numbers are not these.
 
-Standard library only: the zygote imports this by path, never through the package.
+Once ipykernel has bound its sockets, and before the first cell, the kernel seals itself
+(``seal``, run by ipykernel's ``exec_lines``; ``SEAL_LINE``): a second filter on top of the
+first (filters stack; the stricter answer wins) refuses netlink sockets outright. A red team
+held 1.4 GiB in NETLINK_ROUTE reply queues (requests the kernel refuses, answered with the
+request echoed): ~190 KiB a socket, uncharged, times the open files of each of up to
+``--nproc`` processes.
+
+Standard library only: the zygote imports this by path, never through the package, and a
+kernel executes it by path (the kernel site has a copy).
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 import platform
 import struct
 
@@ -60,7 +69,9 @@ _ARCH_OFFSET, _NR_OFFSET = 4, 0  # in struct seccomp_data (little-endian)
 _ARG0_OFFSET, _ARG1_OFFSET, _ARG2_OFFSET = 16, 24, 32  # each argument's low word
 _RET_ALLOW, _RET_ERRNO, _EPERM, _ENOSYS = 0x7FFF0000, 0x00050000, 1, 38
 _EAFNOSUPPORT, _EPROTONOSUPPORT = 97, 93
-_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, _PR_SET_NO_NEW_PRIVS = 22, 2, 38
+#: what a kernel exits with when it could not seal itself: it must not run a cell unsealed
+SEAL_FAILED = 70
 
 
 def denied(machine: str | None = None) -> dict[str, int]:
@@ -68,8 +79,9 @@ def denied(machine: str | None = None) -> dict[str, int]:
     return dict(_DENIED[machine or platform.machine()])
 
 
-def program(machine: str | None = None) -> bytes:
-    """The filter as bytes: ``struct sock_filter`` instructions, as bubblewrap reads them."""
+def program(machine: str | None = None, netlink_route: bool = True) -> bytes:
+    """The filter as bytes: ``struct sock_filter`` instructions, as bubblewrap reads them;
+    with ``netlink_route=False`` (the seal), no netlink socket at all."""
     machine = machine or platform.machine()
     # (code, k, label jumped to when true, label when false); labels are resolved below
     code: list[tuple[int, int, str | None, str | None]] = [
@@ -96,10 +108,13 @@ def program(machine: str | None = None) -> bytes:
         (_LD_W_ABS, _ARG0_OFFSET, None, None),
         (_JEQ_K, _AF_UNIX, "allow", None),
         (_JEQ_K, _AF_NETLINK, None, "no_family"),
-        (_LD_W_ABS, _ARG2_OFFSET, None, None),
-        (_JEQ_K, _NETLINK_ROUTE, "allow", None),
-        (_RET_K, _RET_ERRNO | _EPROTONOSUPPORT, None, None),
     ]
+    if netlink_route:
+        code += [
+            (_LD_W_ABS, _ARG2_OFFSET, None, None),
+            (_JEQ_K, _NETLINK_ROUTE, "allow", None),
+        ]
+    code.append((_RET_K, _RET_ERRNO | _EPROTONOSUPPORT, None, None))
     labels["no_family"] = len(code)
     code.append((_RET_K, _RET_ERRNO | _EAFNOSUPPORT, None, None))
     labels["sockopt"] = len(code)
@@ -130,11 +145,33 @@ class _Program(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
 
 
-def install() -> None:
-    """Apply the filter to this process and everything it starts from now on (the process
-    must have no_new_privs set, as ``walls.drop_privileges`` leaves it)."""
-    code = program()
+def install(code: bytes | None = None) -> None:
+    """Apply the filter (``code``, default ``program()``) to this process and everything it
+    starts from now on (the process must have no_new_privs set, as ``walls.drop_privileges``
+    leaves it)."""
+    code = program() if code is None else code
     prog = _Program(len(code) // 8, code)
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP): the system call filter")
+
+
+def seal() -> None:
+    """The kernel's own last wall, before its first cell: no netlink socket from now on (see
+    the module's docstring). A kernel that cannot seal itself exits (``SEAL_FAILED``)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:  # set already where jailed
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+        install(program(netlink_route=False))
+    except BaseException:  # noqa: BLE001 -- never a cell unsealed
+        os._exit(SEAL_FAILED)
+
+
+def seal_line(path: str) -> str:
+    """The line ipykernel's ``exec_lines`` runs to seal the kernel: this file executed by
+    ``path`` in a namespace of its own (nothing imported, no name left to the student)."""
+    return (
+        f"(lambda ns: (exec(compile(open({path!r}).read(), {path!r}, 'exec'), ns), "
+        "ns['seal']()))({'__name__': 'gf_syscall_filter'})"
+    )
