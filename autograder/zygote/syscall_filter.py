@@ -27,7 +27,7 @@ Installed in the kernel's process by the zygote (``install``) and handed to bubb
 - any call through another ABI (32-bit, x32), whose numbers are not these.
 
 Once ipykernel has bound its sockets, and before the first cell, the kernel seals itself
-(``seal``, run by ipykernel's ``exec_lines``; ``SEAL_LINE``): a second filter on top of the
+(``seal``, run by ipykernel's ``exec_lines``: ``seal_line``): a second filter on top of the
 first (filters stack; the stricter answer wins) refuses netlink sockets outright. A red team
 held 1.4 GiB in NETLINK_ROUTE reply queues (requests the kernel refuses, answered with the
 request echoed): ~190 KiB a socket, uncharged, times the open files of each of up to
