@@ -306,10 +306,10 @@ def write_kernelspec(folder: Path, sandbox_args: list[str], env: dict[str, str])
     kernel_dir.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "autograder.sandbox", *sandbox_args, "--"]
     argv += [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    if "--jail" in sandbox_args:  # sealed once its sockets are bound (in the jail: the site's)
-        argv.append(f"--IPKernelApp.exec_lines={syscall_filter.seal_line(str(FILTER_FILE))}")
     spec = {"argv": argv, "display_name": "Python 3 (limited)", "language": "python", "env": env}
     if "--jail" in sandbox_args:
+        # sealed once its sockets are bound (in the jail: the kernel site's copy of the file)
+        argv.append(f"--IPKernelApp.exec_lines={syscall_filter.seal_line(str(FILTER_FILE))}")
         spec["interrupt_mode"] = "message"
     (kernel_dir / "kernel.json").write_text(json.dumps(spec))
     return folder
