@@ -12,7 +12,14 @@ from coursekit.monitor.scaling import Pow2Scale
 
 _RELU_TYPES = (nn.ReLU, nn.LeakyReLU, nn.ELU)
 
-_Sums = tuple[list[float], list[float], torch.Tensor | None]  # Σx, ‖x - mean‖, count
+
+class _ShapeChanged(Exception):
+    """The outputs given to a group no longer have its shape or dtype."""
+
+
+#: the scale used; Σx, ‖x‖ (None for sigmoid), ‖x - mean‖ (None: from Σx and ‖x‖ when read),
+#: all scaled; the count (or None)
+_Sums = tuple[Pow2Scale, list[float], list[float] | None, list[float] | None, torch.Tensor | None]
 
 
 class _ActivationGroup:
@@ -48,6 +55,7 @@ class _ActivationGroup:
         else:
             self.kind = "other"
         self.nonnegative = nonnegative and type(act) is nn.ReLU
+        self.shape, self.dtype = shape, dtype
         n_layers = len(rows)
         self._scratch = torch.empty(2, n_layers, *shape, dtype=dtype)
         self._stacked = self._scratch[0]
@@ -59,9 +67,9 @@ class _ActivationGroup:
         self._scale = Pow2Scale([0] * n_layers, dtype, self._flat.device)
 
     def sums(self, outs: list[torch.Tensor]) -> _Sums:
-        """Σx and ‖x - mean‖ per layer (lists), and the (layers,) count of saturated values
-        (sigmoid, tanh) or of alive units (ReLU family), else None. ``scale`` turns
-        one layer's sums into statistics.
+        """Σx, ‖x‖ and ‖x - mean‖ per layer (lists, as scaled), and the (layers,) count of
+        saturated values (sigmoid, tanh) or of alive units (ReLU family), else None.
+        ``scaled`` turns them into statistics.
 
         Raw sums, because dividing is left to when the rows are read: at this size
         every tensor op costs about as much in dispatch as in arithmetic (inside a
@@ -70,7 +78,12 @@ class _ActivationGroup:
         (e.g. what a float64 reduction makes) costs page faults on every step.
         """
         flat, tmp = self._flat, self._tmp
-        torch.stack(outs, out=self._stacked)
+        if outs[0].shape != self.shape or any(out.dtype is not self.dtype for out in outs):
+            raise _ShapeChanged  # stacking into the scratch would resize or cast
+        try:
+            torch.stack(outs, out=self._stacked)
+        except RuntimeError as error:  # a member's shape differs from the first's
+            raise _ShapeChanged from error
         scale = self._scale
         if scale:
             flat[scale.first : scale.end].mul_(scale.column)
@@ -81,7 +94,7 @@ class _ActivationGroup:
             count = per_unit.gt_(0).sum(1)
         else:
             total = flat.sum(1)
-        spread = None
+        spread = norms = None
         if self.kind == "sigmoid":  # whose mean dominates its spread, so that this would cancel
             totals = total.tolist()
         else:
@@ -90,8 +103,7 @@ class _ActivationGroup:
             if scale.unsafe(norms):  # the signal moved by 2**40 in a step: once unscaled
                 self._scale = Pow2Scale([0] * len(self.rows), flat.dtype, flat.device)
                 return self.sums(outs)
-            spread = self._one_pass_spread(totals, norms)
-        if spread is None:
+        if norms is None or not self._one_pass_exact(totals, norms):
             # ‖x - mean‖ in two passes: torch.std_mean is exact too, but ten times slower here.
             total_column = torch.tensor(totals, dtype=flat.dtype)[:, None]
             spread = torch.linalg.vector_norm(
@@ -106,24 +118,24 @@ class _ActivationGroup:
             count = self._x.amax(dim=1).gt_(0).sum(1)
         if self.kind == "relu":
             self._scale = scale.next(norms)
-        return scale.unscale(totals), scale.unscale(spread), count
+        return scale, totals, norms, spread, count
 
-    def _one_pass_spread(self, totals: list[float], norms: list[float]) -> list[float] | None:
-        """‖x - mean‖ per layer from ‖x‖ and Σx (float32 sums, float64 arithmetic): one
-        read of the outputs, no write.
+    def _one_pass_exact(self, totals: list[float], norms: list[float]) -> bool:
+        """Whether ‖x - mean‖ may be taken, when read, from ‖x‖ and Σx (float32 sums,
+        float64 arithmetic): one read of the outputs, no write.
 
         ‖x - mean‖² = ‖x‖² - (Σx)²/n cancels in float32 when the mean dominates the
-        spread; relative to the spread the error is about 1e-7 (1 + mean²/var). None
-        (two passes needed) when var < mean²/10 in some layer: the error could pass 1e-6.
+        spread; relative to the spread the error is about 1e-7 (1 + mean²/var). False
+        (two passes needed) when var < mean²/10 in some layer, i.e. n‖x‖² < 1.1 (Σx)²:
+        the error could pass 1e-6. (NaN: False.)
         """
-        spreads = []
-        for total, norm in zip(totals, norms, strict=True):
-            mean_part = total * total / self.count
-            spread2 = norm * norm - mean_part
-            if spread2 < 0.1 * mean_part:
-                return None
-            spreads.append(math.sqrt(max(spread2, 0.0)))
-        return spreads
+        n = self.count
+        return all(n * v * v >= 1.1 * t * t for t, v in zip(totals, norms, strict=True))
+
+    def _spreads(self, totals: list[float], norms: list[float]) -> list[float]:
+        """‖x - mean‖ = sqrt(‖x‖² - (Σx)²/n) per layer, where ``_one_pass_exact`` allowed it."""
+        n = self.count
+        return [math.sqrt(max(v * v - t * t / n, 0.0)) for t, v in zip(totals, norms, strict=True)]
 
     def scale(self, total: float, spread: float, count: float | None) -> tuple[float, ...]:
         """One layer's Σx, ‖x - mean‖ and count -> (mean, std, saturated, dead)."""
@@ -135,7 +147,10 @@ class _ActivationGroup:
 
     def scaled(self, sums: _Sums) -> list[tuple[float, ...]]:
         """``sums`` -> one (mean, std, saturated, dead) per layer."""
-        total, spread, count = sums
+        scale, total, norms, spread, count = sums
+        if spread is None:
+            spread = self._spreads(total, norms)
+        total, spread = scale.unscale(total), scale.unscale(spread)
         counts = [None] * len(self.rows) if count is None else count.tolist()
         layers = zip(total, spread, counts, strict=True)
         return [self.scale(*layer) for layer in layers]

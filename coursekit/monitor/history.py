@@ -1,4 +1,4 @@
-"""The monitor's records: one ``_Step`` of tensors per recorded step, read as the
+"""The monitor's records: one ``_Step`` per recorded step, read as the
 rows of a ``History``."""
 
 from __future__ import annotations
@@ -7,8 +7,6 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-import torch
 
 if TYPE_CHECKING:
     from coursekit.monitor.activations import _ActivationGroup, _Sums
@@ -22,33 +20,33 @@ def _ratio(change: float, size: float) -> float:
 
 @dataclass
 class _Step:
-    """One recorded step, as ``record()`` computed it (tensors, and the activation
-    groups' per-layer sums as Python floats).
+    """One recorded step, as ``record()`` computed it (Python floats per layer, and
+    the activation groups' raw sums).
 
-    ``grad_norms`` and ``weight_norms`` are (layers,): ‖grad‖ and ‖W‖ per layer (a
-    layer in ``missing`` had no gradient); ``activations`` holds (group, its raw
-    sums) per group of same-shaped activation outputs; ``changes`` is
-    ‖ΔW‖ per layer over the optimizer step that followed, set one call later.
+    ``grad_norms`` and ``weight_norms``: ‖grad‖ and ‖W‖ per layer (a layer in
+    ``missing`` had no gradient); ``activations`` holds (group, its raw sums) per
+    group of same-shaped activation outputs; ``changes`` is ‖ΔW‖ per layer over
+    the optimizer step that followed, set one call later.
     """
 
     step: int
     names: list[str]
-    grad_norms: torch.Tensor
-    weight_norms: torch.Tensor
+    grad_norms: list[float]
+    weight_norms: list[float]
     missing: list[int]
     activations: list[tuple[_ActivationGroup, _Sums]]
-    changes: torch.Tensor | None = None
+    changes: list[float] | None = None
 
     def to_rows(self) -> list[dict]:
         n = len(self.names)
-        grad_norms, weight_norms = self.grad_norms.tolist(), self.weight_norms.tolist()
+        grad_norms, weight_norms = list(self.grad_norms), self.weight_norms
         for i in self.missing:
             grad_norms[i] = math.nan
         stats: list[tuple[float, ...]] = [(math.nan,) * 4] * n
         for group, sums in self.activations:
             for i, layer in zip(group.rows, group.scaled(sums), strict=True):
                 stats[i] = layer
-        changes = [math.nan] * n if self.changes is None else self.changes.tolist()
+        changes = [math.nan] * n if self.changes is None else self.changes
         return [
             {
                 "step": self.step,
@@ -92,14 +90,13 @@ class History:
         self._steps.append(step)
         self._open_rows, self._open_weight_norms = [], []
 
-    def _set_changes(self, changes: torch.Tensor) -> None:
-        """The newest step's ‖ΔW‖ per layer, (layers,), known one call after it."""
+    def _set_changes(self, changes: list[float]) -> None:
+        """The newest step's ‖ΔW‖ per layer, known one call after it."""
         if self._steps:
             self._steps[-1].changes = changes
         else:
-            values = changes.tolist()
             for row, change, size in zip(
-                self._open_rows, values, self._open_weight_norms, strict=True
+                self._open_rows, changes, self._open_weight_norms, strict=True
             ):
                 row["update_ratio"] = _ratio(change, size)
         self._open_rows, self._open_weight_norms = [], []
@@ -113,7 +110,7 @@ class History:
             last = self._steps[-1]
             if last.changes is None:  # its update ratio arrives with the next record()
                 self._open_rows = self._rows[-len(last.names) :]
-                self._open_weight_norms = last.weight_norms.tolist()
+                self._open_weight_norms = last.weight_norms
             self._steps = []
         return self._rows
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from coursekit.models import ACTIVATIONS
-from coursekit.monitor.activations import _ActivationGroup
+from coursekit.monitor.activations import _ActivationGroup, _ShapeChanged
 from coursekit.monitor.history import History, _Step
 from coursekit.monitor.taps import _OutputTap
 from coursekit.monitor.weights import _FlatWeights
@@ -83,6 +83,8 @@ class GradientMonitor:
         self._flat_weights = _FlatWeights(self._weights)
         self._act_names = [name for name, _ in self._act_pairs]
         self._groups_cache: dict[tuple, list] = {}
+        self._groups: list[tuple[list[str], _ActivationGroup]] = []  # of the last step
+        self._grouped_count = -1  # outputs in self._groups, when that is all of them
         self.history = History()
         self._taps: list[_OutputTap] = []
         self._outputs: dict[str, torch.Tensor] = {}
@@ -153,6 +155,38 @@ class GradientMonitor:
             for (_, shape, dtype), members in groups.items()
         ]
 
+    def _activation_sums(self, outputs: dict[str, torch.Tensor]) -> list:
+        """(group, its sums) per group of same-shaped outputs.
+
+        The usual step has the last step's outputs (same layers, shapes, dtypes): their
+        groups are reused after a check of each group's first member (the stacking checks
+        the others). Otherwise the outputs are grouped again by every shape and dtype.
+        """
+        if len(outputs) == self._grouped_count:
+            try:
+                return [
+                    (group, group.sums([outputs[name] for name in members]))
+                    for members, group in self._groups
+                ]
+            except (KeyError, _ShapeChanged):
+                pass
+        shapes = tuple(
+            None if (out := outputs.get(name)) is None else (out.shape, out.dtype)
+            for name in self._act_names
+        )
+        if shapes not in self._groups_cache:
+            if len(self._groups_cache) >= 4:  # e.g. many batch sizes: do not hoard scratch
+                self._groups_cache.clear()
+            self._groups_cache[shapes] = self._group_outputs(shapes)
+        self._groups = self._groups_cache[shapes]
+        grouped = sum(len(members) for members, _ in self._groups)
+        # the fast path only when every output is in a group (none left out by its shape)
+        self._grouped_count = grouped if grouped == len(outputs) else -1
+        return [
+            (group, group.sums([outputs[name] for name in members]))
+            for members, group in self._groups
+        ]
+
     def record(self) -> None:
         """Add one row per layer for the current step (call after ``backward()``).
 
@@ -180,19 +214,7 @@ class GradientMonitor:
         if changes is not None:  # the previous call recorded: this is its step's update
             self.history._set_changes(changes)
 
-        outputs = self._outputs
-        shapes = tuple(
-            None if (out := outputs.get(name)) is None else (out.shape, out.dtype)
-            for name in self._act_names
-        )
-        if shapes not in self._groups_cache:
-            if len(self._groups_cache) >= 4:  # e.g. many batch sizes: do not hoard scratch
-                self._groups_cache.clear()
-            self._groups_cache[shapes] = self._group_outputs(shapes)
-        activations = [
-            (group, group.sums([outputs[name] for name in members]))
-            for members, group in self._groups_cache[shapes]
-        ]
+        activations = self._activation_sums(self._outputs)
         self.history._append(
             _Step(call, self._names, grad_norms, weight_norms, missing, activations)
         )

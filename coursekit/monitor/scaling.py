@@ -35,12 +35,16 @@ class Pow2Scale:
         self.divisors = [2.0**k for k in exponents]
         self.factors = torch.tensor(self.divisors, dtype=dtype, device=device)
         self.column = self.factors[self.first : self.end, None]
+        self._all_scaled = all(exponents[self.first : self.end])
 
     def __bool__(self) -> bool:
         return self.end > 0
 
     def unsafe(self, scaled_norms: list[float]) -> list[int]:
         """Rows scaled whose scaled norm is outside [1/SAFE, SAFE] (and not 0)."""
+        inside = scaled_norms[self.first : self.end]
+        if not inside or (1 / SAFE <= min(inside) and max(inside) <= SAFE):
+            return []  # the usual case, by C-level min and max (NaN: the loop below)
         return [
             i
             for i in range(self.first, self.end)
@@ -55,8 +59,22 @@ class Pow2Scale:
             return scaled_norms
         return [v / d for v, d in zip(scaled_norms, self.divisors, strict=True)]
 
+    def _fits(self, scaled_norms: list[float]) -> bool:
+        """A quick sufficient test that ``next`` would keep this scale: every unscaled
+        norm at least SMALL, every scaled one within [2**-20, 2**20] (C-level min and max:
+        this runs on every recorded step). False sends ``next`` through its full loop."""
+        inside = scaled_norms[self.first : self.end]
+        return (
+            min(scaled_norms[: self.first], default=SMALL) >= SMALL
+            and min(scaled_norms[self.end :], default=SMALL) >= SMALL
+            and (not inside or (self._all_scaled and 2.0**-20 <= min(inside)))
+            and (not inside or max(inside) <= 2.0**20)
+        )
+
     def next(self, scaled_norms: list[float]) -> Pow2Scale:
         """The scale for the next call, given this call's scaled norms (itself if it fits)."""
+        if self._fits(scaled_norms):
+            return self
         exponents = list(self.exponents)
         for i, (k, v) in enumerate(zip(self.exponents, scaled_norms, strict=True)):
             if not math.isfinite(v) or v == 0:

@@ -83,38 +83,46 @@ class _FlatWeights:
         }
         self._size_runs = [(first, end) for _, _, first, end, _ in size_runs]
         self._grad_views = [v[1] for v in self._norm_views[0, 3]]  # (count, size)
-        self._grad_scale = Pow2Scale([0] * len(weights), dtype, self._flat.device)
+        self._set_grad_scale(Pow2Scale([0] * len(weights), dtype, self._flat.device))
 
-    def _norms(self, rows: tuple[int, int]) -> torch.Tensor:
-        """(rows, layers) norms of the buffer's rows ``rows[0]:rows[1]``."""
-        norms = [torch.linalg.vector_norm(v, dim=2) for v in self._norm_views[rows]]
-        return norms[0] if len(norms) == 1 else torch.cat(norms, dim=1)
+    def _norms(self, rows: tuple[int, int]) -> list[list[float]]:
+        """Per-layer norms of the buffer's rows ``rows[0]:rows[1]``, one list per row."""
+        runs = [torch.linalg.vector_norm(v, dim=2).tolist() for v in self._norm_views[rows]]
+        if len(runs) == 1:
+            return runs[0]
+        return [sum(parts, []) for parts in zip(*runs, strict=True)]
 
-    def _scale_grads(self) -> None:
-        scale = self._grad_scale
+    def _set_grad_scale(self, scale: Pow2Scale) -> None:
+        """Use ``scale`` from now on; its multiplications (view, factors) are made once here:
+        at this size slicing per step costs as much as the multiplication."""
+        self._grad_scale = scale
+        self._scale_ops = []
         for (first, end), view in zip(self._size_runs, self._grad_views, strict=True):
             a, b = max(first, scale.first), min(end, scale.end)
             if a < b:
-                view[a - first : b - first].mul_(scale.factors[a:b, None])
+                self._scale_ops.append((view[a - first : b - first], scale.factors[a:b, None]))
 
-    def _unscale_grads(self, scaled: torch.Tensor, grads: list[torch.Tensor]) -> torch.Tensor:
+    def _unscale_grads(self, scaled: list[float], grads: list[torch.Tensor]) -> list[float]:
         """‖grad‖ per layer from the norms of the scaled gradients; sets the next scale."""
         scale = self._grad_scale
         if not scale:
-            self._grad_scale = scale.next(scaled.tolist())
+            following = scale.next(scaled)
+            if following is not scale:
+                self._set_grad_scale(following)
             return scaled
-        values = scaled.tolist()
-        norms = scaled / scale.factors
-        for i in scale.unsafe(values):  # the norm moved by 2**40 in a step: once unscaled
-            norms[i] = torch.linalg.vector_norm(grads[i])
-            values[i] = norms[i].item() * scale.divisors[i]
-        self._grad_scale = scale.next(values)
+        norms = scale.unscale(scaled)  # Python floats: exact, the divisors are powers of two
+        for i in scale.unsafe(scaled):  # the norm moved by 2**40 in a step: once unscaled
+            norms[i] = torch.linalg.vector_norm(grads[i]).item()
+            scaled[i] = norms[i] * scale.divisors[i]
+        following = scale.next(scaled)
+        if following is not scale:
+            self._set_grad_scale(following)
         return norms
 
     def take(
         self, grads: list[torch.Tensor], since_last: bool
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """Copy the weights and ``grads`` (shaped as them) in; return (layers,) tensors
+    ) -> tuple[list[float], list[float] | None, list[float]]:
+        """Copy the weights and ``grads`` (shaped as them) in; return per-layer lists
         ‖W‖, ‖ΔW‖ since the last copy (None unless ``since_last``) and ‖grad‖."""
         then = self._now
         now = self._now = 2 - then
@@ -129,20 +137,20 @@ class _FlatWeights:
             for first, end, views in self._run_views:
                 torch.cat(weights[first:end], out=views[now])
                 torch.cat(grads[first:end], out=views[1])
-        if self._grad_scale:
-            self._scale_grads()
+        for view, factors in self._scale_ops:
+            view.mul_(factors)
         if since_last:
             torch.sub(self._rows[now], self._rows[then], out=self._rows[then])
-            by_row = self._norms((0, 3)).unbind(0)
+            by_row = self._norms((0, 3))
             changes = by_row[then]
         else:  # the older weights are stale: norm only the two rows just written
-            by_row = self._norms((0, 2) if now == 0 else (1, 3)).unbind(0)
-            by_row = (by_row[0], by_row[1], by_row[1]) if now == 0 else (by_row[0],) + by_row
+            by_row = self._norms((0, 2) if now == 0 else (1, 3))
+            by_row = [by_row[0], by_row[1], by_row[1]] if now == 0 else [by_row[0], *by_row]
             changes = None
         return by_row[now], changes, self._unscale_grads(by_row[1], grads)
 
-    def change(self) -> torch.Tensor:
-        """(layers,) ‖ΔW‖ since the last ``take``, without copying the weights again;
+    def change(self) -> list[float]:
+        """‖ΔW‖ per layer since the last ``take``, without copying the weights again;
         the copy is used up (the next ``take`` must not ask ``since_last``)."""
         weights = self.weights
         if self._mixed_dtypes:
