@@ -405,3 +405,52 @@ def test_vanishing_signal_is_measured_exactly_through_its_power_of_two_scaling(e
         assert got == pytest.approx(grads, rel=1e-5), step
         got_std = list(mon.history.at_step("act_std", step).values())[:50]
         assert got_std == pytest.approx(stds, rel=1e-4), step
+
+
+class _Double(nn.Module):
+    """float64, scaled to 1e-50 (zero in float32), on the steps when ``on`` (the module
+    after the activation casts back)."""
+
+    on = False
+
+    def forward(self, x):
+        return x.double() * 1e-50 if self.on else x
+
+
+class _Float(nn.Module):
+    def forward(self, x):
+        return x.float()
+
+
+def test_an_output_that_changes_dtype_or_shape_alone_gets_its_own_statistics():
+    """The monitor reuses the last step's grouping of the outputs; one activation whose
+    output turns float64 (the others not) or whose batch differs must be grouped again,
+    never cast or resized into the others' scratch (cast to float32, 1e-50 would be 0:
+    every unit dead)."""
+    torch.manual_seed(0)
+    switch = _Double()
+    model = nn.Sequential(
+        nn.Linear(5, 6), nn.ReLU(), nn.Linear(6, 6), switch, nn.ReLU(), _Float(),
+        nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 2),
+    )  # fmt: skip
+    acts = {"0": model[1], "2": model[4], "6": model[7]}
+    outputs = {}
+    for name, act in acts.items():
+        act.register_forward_hook(lambda m, i, o, name=name: outputs.__setitem__(name, o))
+    with GradientMonitor(model) as mon:
+        for step, (on, batch) in enumerate([(False, 7), (True, 7), (False, 7), (False, 3)]):
+            switch.on = on
+            x = torch.randn(batch, 5)
+            model(x).sum().backward()
+            mon.record()
+            for i, metric in enumerate(("act_mean", "act_std", "dead")):
+                got = mon.history.at_step(metric, step)
+                for name in acts:
+                    expected = _expected_activation_stats(outputs[name].detach(), "relu")
+                    expected = expected[(0, 1, 3)[i]]
+                    assert got[name] == pytest.approx(expected, rel=1e-6, abs=1e-60), (
+                        step,
+                        metric,
+                        name,
+                    )
+            model.zero_grad()

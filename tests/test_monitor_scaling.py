@@ -60,3 +60,41 @@ def test_scaling_keeps_a_vanishing_row_exact_in_float32():
     measured = (row * scale.column).norm(dim=1).tolist()
     assert math.isclose(scale.unscale(measured)[0], truth, rel_tol=1e-6)
     assert row.norm().item() == 0.0 or not math.isclose(row.norm().item(), truth, rel_tol=1e-6)
+
+
+def _full_loop(scale: Pow2Scale, values: list[float]) -> tuple[list[int], list[int]]:
+    """next()'s exponents and unsafe()'s rows, computed without the quick test."""
+    keep = Pow2Scale._fits
+    Pow2Scale._fits = lambda self, values: False
+    try:
+        following = scale.next(values).exponents
+    finally:
+        Pow2Scale._fits = keep
+    unsafe = [
+        i
+        for i in range(scale.first, scale.end)
+        if scale.exponents[i] and values[i] != 0 and not (1 / SAFE <= values[i] <= SAFE)
+    ]
+    return following, unsafe
+
+
+measured = st.lists(
+    st.one_of(
+        st.just(0.0),
+        st.sampled_from([math.nan, math.inf]),
+        st.floats(1e-30, 1e30, allow_nan=False),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@given(st.lists(st.sampled_from([0, 0, 12, 40, 63, 120]), min_size=8, max_size=8), measured)
+def test_the_quick_test_and_the_full_loop_agree(exponents, values):
+    """next() and unsafe() decide first by a C-level min/max over the rows: whatever the
+    rows hold (0, NaN, inf, tiny, huge), they answer what the loop over every row does."""
+    exponents = exponents[: len(values)]
+    scale = Pow2Scale(exponents, torch.float32, torch.device("cpu"))
+    following, unsafe = _full_loop(scale, values)
+    assert scale.next(values).exponents == following
+    assert scale.unsafe(values) == unsafe
