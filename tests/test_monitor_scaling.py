@@ -3,7 +3,7 @@
 import math
 
 import torch
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from coursekit.monitor.scaling import SAFE, SMALL, Pow2Scale
@@ -78,10 +78,13 @@ def _full_loop(scale: Pow2Scale, values: list[float]) -> tuple[list[int], list[i
     return following, unsafe
 
 
+# rows near every threshold (SMALL, 2**+-20, SAFE) and ordinary ones, which are the most
+# common so that whole spans fit and the quick test's every clause is what decides
 measured = st.lists(
     st.one_of(
-        st.just(0.0),
-        st.sampled_from([math.nan, math.inf]),
+        st.just(1.0),
+        st.sampled_from([0.0, math.nan, math.inf, 2.0**-41, 2.0**-39, 2.0**-21, 2.0**-19]),
+        st.sampled_from([2.0**19, 2.0**21, 2.0**39, 2.0**41, 1e-45, 1e30]),
         st.floats(1e-30, 1e30, allow_nan=False),
     ),
     min_size=1,
@@ -89,6 +92,10 @@ measured = st.lists(
 )
 
 
+@settings(max_examples=500)
+@example(exponents=[0, 12, 12, 0, 0, 0, 0, 0], values=[2.0**-41, 1.0, 1.0])  # before the span
+@example(exponents=[12, 12, 0, 0, 0, 0, 0, 0], values=[1.0, math.nan])  # NaN in the span
+@example(exponents=[12, 0, 0, 0, 0, 0, 0, 0], values=[1.0, 1.0, 2.0**-41])  # after the span
 @given(st.lists(st.sampled_from([0, 0, 12, 40, 63, 120]), min_size=8, max_size=8), measured)
 def test_the_quick_test_and_the_full_loop_agree(exponents, values):
     """next() and unsafe() decide first by a C-level min/max over the rows: whatever the

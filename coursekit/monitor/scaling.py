@@ -35,7 +35,6 @@ class Pow2Scale:
         self.divisors = [2.0**k for k in exponents]
         self.factors = torch.tensor(self.divisors, dtype=dtype, device=device)
         self.column = self.factors[self.first : self.end, None]
-        self._all_scaled = all(exponents[self.first : self.end])
 
     def __bool__(self) -> bool:
         return self.end > 0
@@ -43,8 +42,10 @@ class Pow2Scale:
     def unsafe(self, scaled_norms: list[float]) -> list[int]:
         """Rows scaled whose scaled norm is outside [1/SAFE, SAFE] (and not 0)."""
         inside = scaled_norms[self.first : self.end]
-        if not inside or (1 / SAFE <= min(inside) and max(inside) <= SAFE):
-            return []  # the usual case, by C-level min and max (NaN: the loop below)
+        if not inside or (
+            1 / SAFE <= min(inside) and max(inside) <= SAFE and not math.isnan(sum(inside))
+        ):
+            return []  # the usual case, by C-level min, max and sum (a NaN row is unsafe)
         return [
             i
             for i in range(self.first, self.end)
@@ -60,15 +61,15 @@ class Pow2Scale:
         return [v / d for v, d in zip(scaled_norms, self.divisors, strict=True)]
 
     def _fits(self, scaled_norms: list[float]) -> bool:
-        """A quick sufficient test that ``next`` would keep this scale: every unscaled
-        norm at least SMALL, every scaled one within [2**-20, 2**20] (C-level min and max:
-        this runs on every recorded step). False sends ``next`` through its full loop."""
+        """A quick sufficient test that ``next`` would keep this scale: every norm outside
+        the scaled rows' span at least SMALL, every one inside within [2**-20, 2**20] (an
+        unscaled one there is then above SMALL too). C-level min and max: this runs on every
+        recorded step. False sends ``next`` through its full loop."""
         inside = scaled_norms[self.first : self.end]
         return (
             min(scaled_norms[: self.first], default=SMALL) >= SMALL
             and min(scaled_norms[self.end :], default=SMALL) >= SMALL
-            and (not inside or (self._all_scaled and 2.0**-20 <= min(inside)))
-            and (not inside or max(inside) <= 2.0**20)
+            and (not inside or 2.0**-20 <= min(inside) and max(inside) <= 2.0**20)
         )
 
     def next(self, scaled_norms: list[float]) -> Pow2Scale:
