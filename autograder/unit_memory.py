@@ -137,6 +137,45 @@ class UnitMemory:
         return int(dict(zip(events[::2], events[1::2], strict=True)).get("max", 0)) > 0
 
 
+def _in_group(pid: int, path: Path) -> bool:
+    """Whether the process ``pid`` is in the group at ``path`` (its name is unique: a
+    unit's process id and a random part)."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return False
+    return any(line.rsplit("/", 1)[-1] == path.name for line in lines)
+
+
+def _kill_if_in_group(pid: int, path: Path) -> None:
+    """SIGKILL the process ``pid`` if it is still in the group at ``path``.
+
+    The listed process may have ended and its pid gone to a process outside the group (this
+    machine's pid_max may be 32768): the pid is first held by a pidfd, which names that one
+    process for good, and the process it names is signalled only if it is in the group.
+    """
+    try:
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    except OSError:  # no pidfd on this Linux: the group's membership, then the pid
+        if _in_group(pid, path):
+            _signal(os.kill, pid)
+        return
+    try:
+        if _in_group(pid, path):
+            _signal(signal.pidfd_send_signal, handle)
+    finally:
+        os.close(handle)
+
+
+def _signal(send, target: int) -> None:
+    try:
+        send(target, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def remove_group(path: Path) -> None:
     """Kill every process left in the group at ``path``, then remove it."""
     deadline = time.monotonic() + _SECONDS_TO_EMPTY
@@ -146,10 +185,7 @@ def remove_group(path: Path) -> None:
         except FileNotFoundError:
             return
         for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _kill_if_in_group(pid, path)
         try:
             path.rmdir()
             return

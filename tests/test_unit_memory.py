@@ -123,3 +123,20 @@ def test_a_kill_for_the_machines_want_of_memory_is_not_the_groups_limit():
         sleeper.kill()
         sleeper.wait()
         assert not quiet.limit_reached()
+
+
+def test_a_listed_pid_now_outside_the_group_is_not_killed(tmp_path, monkeypatch):
+    """remove_group signals a listed pid only while it names a process in the group: a pid
+    reused by a process outside it (here: a folder posing as the group, listing a process
+    that is not in it) is left alone, and the group is given up once empty of its own."""
+    outsider = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        fake = tmp_path / f"{PREFIX}0-fake"
+        fake.mkdir()
+        (fake / "cgroup.procs").write_text(f"{outsider.pid}\n")
+        monkeypatch.setattr(unit_memory, "_SECONDS_TO_EMPTY", 0.2)
+        unit_memory.remove_group(fake)
+        assert outsider.poll() is None, "a process outside the group was killed"
+    finally:
+        outsider.kill()
+        outsider.wait()
