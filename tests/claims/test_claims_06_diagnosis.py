@@ -123,3 +123,36 @@ def test_where_the_table_agrees(lesson):
     for run, key in lesson.values["keys"].items():
         if key != "healthy":
             assert lesson.values["top"][run] == key, (run, key, lesson.values["top"][run])
+
+
+def test_what_overfitting_is_in_the_table(lesson):
+    why = quoted(
+        lesson,
+        "the training loss keeps falling while the validation loss turns up and stays up, and "
+        "a gap of more than 5 points opens between the training and validation accuracies",
+    )
+    for run in _runs_where(lesson, "overfitting"):
+        val_acc, train_acc = lesson.values["val_acc"][run], lesson.values["train_acc"][run]
+        val_loss = lesson.values["val_loss"][run]
+        assert train_acc[-1] - val_acc[-1] > 0.05, (run, why)
+        assert val_loss.index(min(val_loss)) < len(val_loss) - 2, (run, "stays up", why)
+    for run in _runs_where(lesson, "healthy"):  # a rise in the last epoch, no gap: not this
+        gap = lesson.values["train_acc"][run][-1] - lesson.values["val_acc"][run][-1]
+        assert gap <= 0.05, (run, why)
+
+
+def test_a_change_on_the_cause_may_fall_short_and_a_symptom_does(lesson):
+    from coursekit import mystery
+
+    why = quoted(
+        lesson,
+        "A change that only eases a symptom does not get there; one that acts on the cause may "
+        "still fall short within the runs' 6 epochs, and may need a second setting",
+    )
+    assert mystery.settings("B")["epochs"] == mystery.settings("D")["epochs"] == 6, why
+    # run B's cause is its initialisation: clipping eases the explosion, does not get there
+    assert max(mystery.repaired("B", {"clip_norm": 1.0})) < 0.85, why
+    # run D's: batch normalisation acts on it and helps, yet falls short; with lr it passes
+    alone = mystery.repaired("D", {"batchnorm": True})
+    assert max(alone) > 0.5 and min(alone) < 0.85, (alone, why)
+    assert min(mystery.repaired("D", {"batchnorm": True, "lr": 0.1})) >= 0.85, why
