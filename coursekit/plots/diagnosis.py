@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
@@ -11,6 +13,14 @@ from coursekit.plots.style import COLORS, figure
 
 def _finite(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values) & (values > 0), values, np.nan)
+
+
+def _alone(ys: np.ndarray) -> np.ndarray:
+    """Where a finite value has no finite neighbour: a line would not show it."""
+    shown = np.isfinite(ys)
+    before = np.concatenate(([False], shown[:-1]))
+    after = np.concatenate((shown[1:], [False]))
+    return shown & ~before & ~after
 
 
 def diagnosis(found, history=None, *, steps: int | None = None, title: str | None = None) -> Figure:
@@ -37,7 +47,8 @@ def diagnosis(found, history=None, *, steps: int | None = None, title: str | Non
 
     def per_layer(ax, metric: str, ylabel: str, log: bool) -> None:
         values = run.metric[metric]
-        ends = (0, len(run.layers) - 1)
+        drawn = [j for j in range(len(run.layers)) if np.isfinite(values[:, j]).any()]
+        ends = (drawn[0], drawn[-1]) if drawn else ()  # the legend names the first and last
         positive = values[np.isfinite(values) & (values > 0)]
         # a log scale has no 0: a layer at exactly 0 (no gradient, no update) sits on the
         # bottom edge as ▽ marks instead of vanishing from the panel
@@ -47,6 +58,9 @@ def diagnosis(found, history=None, *, steps: int | None = None, title: str | Non
             ys = _finite(values[:, j]) if log else values[:, j]
             if np.isfinite(ys).any():
                 ax.plot(x, ys, color=colors[j], lw=1, label=name if j in ends else None)
+                alone = _alone(ys)
+                if alone.any():  # a step between two gaps: a dot, or it would not show
+                    ax.plot(np.asarray(x)[alone], ys[alone], ".", ms=4, color=colors[j])
             zeros = np.asarray(x)[values[:, j] == 0] if bottom is not None else []
             if len(zeros):
                 edge = np.full(len(zeros), bottom)
@@ -63,7 +77,7 @@ def diagnosis(found, history=None, *, steps: int | None = None, title: str | Non
     ax_grad.legend(title="input side → output", fontsize=7, title_fontsize=7)
     per_layer(ax_update, "update_ratio", "update : data per layer", log=True)
     ax_update.axhline(1e-3, color="0.35", ls="--", lw=1, label="1e-3 guide")
-    ax_update.legend(fontsize=7)
+    ax_update.legend(title="input side → output", fontsize=7, title_fontsize=7)
 
     if run.loss is not None:
         steps_all = np.arange(len(run.loss))
@@ -87,7 +101,8 @@ def diagnosis(found, history=None, *, steps: int | None = None, title: str | Non
 
     units = "dead" if np.isfinite(run.metric["dead"]).any() else "saturated"
     per_layer(ax_units, units, f"{units} share per layer", log=False)
-    ax_units.set_ylim(-0.03, 1.03)
+    ax_units.set_ylim(-0.03, 1.5)  # headroom above 1 for the legend, off the lines
+    ax_units.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
 
     for i, finding in enumerate(found.findings):
         if finding.step is None:
@@ -95,11 +110,12 @@ def diagnosis(found, history=None, *, steps: int | None = None, title: str | Non
         for ax in (ax_grad, ax_update, ax_units):
             label = f"{finding.kind} from step {finding.step}" if ax is ax_units else None
             ax.axvline(finding.step, color=COLORS[(i + 1) % len(COLORS)], ls=":", lw=1, label=label)
-    if any(f.step is not None for f in found.findings):
-        ax_units.legend(fontsize=7)
+    ax_units.legend(
+        title="input side → output", fontsize=7, title_fontsize=7, loc="upper center", ncols=2
+    )
     if title is None:
         title = f"diagnosis: {found.top}"
         if found.findings:
             title += f" — {found.findings[0].evidence}"
-    fig.suptitle(title if len(title) < 110 else title[:107] + "...", fontsize=10)
+    fig.suptitle(textwrap.fill(title, width=110), fontsize=10)  # whole, on two lines if long
     return fig
