@@ -86,9 +86,10 @@ def training_curves(histories, *, title: str = "") -> Figure:
         Line2D([], [], color="0.3", ls="-", label="training"),
         Line2D([], [], color="0.3", ls="--", label="validation"),
     ]
-    if losses and max(losses) / min(losses) > 30:
+    log = bool(losses) and max(losses) / min(losses) > 30
+    if log:
         ax_loss.set_yscale("log")
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax_loss.set(xlabel="epoch", ylabel="loss (log)" if log else "loss", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
     for ax in (ax_loss, ax_acc):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
