@@ -25,6 +25,18 @@ claims_out = {
         list(runs["F"].monitor.history.at_step("update_ratio", s).values())
         for s in runs["F"].monitor.history.steps
     ],
+    "ratios_c": [
+        list(runs["C"].monitor.history.at_step("update_ratio", s).values())
+        for s in runs["C"].monitor.history.steps
+    ],
+    "loss_c": runs["C"].history.step_loss,
+    "settings_c": _mystery.settings("C"),
+    "first_change_c": [
+        float((runs["C"].after[n] - w).abs().flatten()[(runs["C"].after[n] - w).flatten() != 0]
+              .median())
+        for n, w in runs["C"].before.items()
+        if w.ndim == 2
+    ],
     "broken": {
         n: [
             0.0 if h.diverged or not h.val_acc else h.val_acc[-1]
@@ -156,3 +168,24 @@ def test_a_change_on_the_cause_may_fall_short_and_a_symptom_does(lesson):
     alone = mystery.repaired("D", {"batchnorm": True})
     assert max(alone) > 0.5 and min(alone) < 0.85, (alone, why)
     assert min(mystery.repaired("D", {"batchnorm": True, "lr": 0.1})) >= 0.85, why
+
+
+def test_adams_first_step_is_large_and_no_fault(lesson):
+    why = quoted(
+        lesson,
+        "Adam's first step moves every weight that has a gradient by about its learning rate, "
+        'whatever the gradient\'s size (run C, `optimizer="adam"`, `lr=0.01`: ratios of '
+        "0.1–0.3 at step 0, below $10^{-3}$ in every layer by the middle of the run, while its "
+        "loss falls)",
+    )
+    settings, ratios, loss = (
+        lesson.values["settings_c"],
+        lesson.values["ratios_c"],
+        lesson.values["loss_c"],
+    )
+    assert settings["optimizer"] == "adam" and settings["lr"] == 0.01, why
+    for median in lesson.values["first_change_c"]:  # the typical weight moved by lr
+        assert abs(median - 0.01) < 1e-4, (median, why)
+    assert all(0.1 <= r <= 0.3 for r in ratios[0]), (ratios[0], why)
+    assert all(r < 1e-3 for r in ratios[len(ratios) // 2]), (ratios[len(ratios) // 2], why)
+    assert loss[-1] < loss[0] / 100, why
