@@ -15,6 +15,7 @@ def _plain(run):
 
 claims_out = {
     "seeds": list(SEEDS),
+    "n_train": len(x_train),
     "learning_rates": learning_rates,
     "dead_after": dead_after,  # layer -> per seed, one fraction per learning rate
     "lr_accuracy": [lr_accuracy[seed] for seed in SEEDS],  # per seed, per learning rate
@@ -130,6 +131,14 @@ def test_selective_death_by_a_negative_bias(lesson):
     assert run["dead_rows_moved"] == 0.0, why
     why = quoted(lesson, "The live units of the same layer did move.")
     assert run["live_rows_moved"] > 0, why
+    why = quoted(
+        lesson,
+        "Alive is a low bar here: each of the other half fires for only 1 to 5 of the 1438 "
+        "training inputs, and only 13 inputs make any unit of the layer fire",
+    )
+    assert lesson.values["n_train"] == 1438, why
+    assert min(run["live_fire_on"]) == 1 and max(run["live_fire_on"]) == 5, why
+    assert run["firing_inputs"] == 13, why
 
 
 def test_a_whole_dead_layer_stops_every_gradient_below_it(lesson):
