@@ -37,6 +37,8 @@ claims_out = {
         for n, w in runs["C"].before.items()
         if w.ndim == 2
     ],
+    "diverged_b": runs["B"].history.diverged,
+    "loss_b": runs["B"].history.step_loss,
     "broken": {
         n: [
             0.0 if h.diverged or not h.val_acc else h.val_acc[-1]
@@ -189,3 +191,17 @@ def test_adams_first_step_is_large_and_no_fault(lesson):
     assert all(0.1 <= r <= 0.3 for r in ratios[0]), (ratios[0], why)
     assert all(r < 1e-3 for r in ratios[len(ratios) // 2]), (ratios[len(ratios) // 2], why)
     assert loss[-1] < loss[0] / 100, why
+
+
+def test_two_ways_to_count_steps(lesson):
+    import math
+
+    why = quoted(
+        lesson,
+        "`train.fit`'s note on a stopped run counts epochs and steps from 1, as a person would; "
+        "the figures, the monitor and `diagnose` count steps from 0 over the whole run: its step "
+        "4 of epoch 1 is their step 3.",
+    )
+    assert lesson.values["diverged_b"].endswith("at epoch 1, step 4"), why
+    loss = lesson.values["loss_b"]
+    assert [math.isfinite(v) for v in loss].index(False) == 3, why
