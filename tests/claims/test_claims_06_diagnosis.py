@@ -39,6 +39,7 @@ claims_out = {
     ],
     "diverged_b": runs["B"].history.diverged,
     "loss_b": runs["B"].history.step_loss,
+    "losses": {n: r.history.step_loss for n, r in runs.items()},
     "broken": {
         n: [
             0.0 if h.diverged or not h.val_acc else h.val_acc[-1]
@@ -205,3 +206,18 @@ def test_two_ways_to_count_steps(lesson):
     assert lesson.values["diverged_b"].endswith("at epoch 1, step 4"), why
     loss = lesson.values["loss_b"]
     assert [math.isfinite(v) for v in loss].index(False) == 3, why
+
+
+def test_three_losses_on_top_of_one_another(lesson):
+    import math
+
+    why = quoted(
+        lesson,
+        "Runs A and D stay within 0.15 of ln 10 ≈ 2.30 at every step, and run F is back within "
+        "0.15 of it over the second half of its run",
+    )
+    losses = lesson.values["losses"]
+    for run in ("A", "D"):
+        assert all(abs(v - math.log(10)) < 0.15 for v in losses[run]), (run, why)
+    second_half = losses["F"][len(losses["F"]) // 2 :]
+    assert all(abs(v - math.log(10)) < 0.15 for v in second_half), why
