@@ -184,12 +184,27 @@ def _is_real_dir(path: Path) -> bool:
     return path.is_dir() and not path.is_symlink()
 
 
+def _is_real_file(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
+
+
+#: files of an nbgrader course folder: a student's submission is a folder, never one of these
+_NBGRADER_FILES = ("nbgrader_config.py", "gradebook.db")
+
+
 def _students_root(root: Path, lessons: list[str]) -> Path:
-    """The folder whose sub-folders are the students."""
-    if _is_real_dir(root / "submitted"):
-        return root / "submitted"
+    """The folder whose sub-folders are the students.
+
+    nbgrader's layout (``submitted/<student>/<lesson>/``) only where ``submitted`` is the
+    only folder, or the course's own files are beside it: else ``submitted`` is the folder
+    of a student of that name, one among the others, and cannot hide them.
+    """
     entries = [p for p in root.iterdir() if not p.name.startswith((".", "__MACOSX"))]
     dirs = [p for p in entries if _is_real_dir(p)]
+    if _is_real_dir(root / "submitted") and (
+        len(dirs) == 1 or any(_is_real_file(root / name) for name in _NBGRADER_FILES)
+    ):
+        return root / "submitted"
     # one wrapping folder (as zips often have) that itself holds student folders
     if len(dirs) == 1 and not any(_candidates(dirs[0], lesson, root) for lesson in lessons):
         return _students_root(dirs[0], lessons)

@@ -325,3 +325,24 @@ def test_zip_entries_that_cannot_be_extracted_are_one_students_problem(tmp_path,
     assert "notebooks above 0 MiB are not read" in units["dee"].refused
     (long_name,) = [s for s in units if s.startswith("张")]
     assert _id_bytes(long_name) <= MAX_ID_BYTES + 9 and not units[long_name].refused
+
+
+def test_a_student_named_submitted_cannot_hide_the_others(tmp_path):
+    """A student folder called ``submitted`` (nested like nbgrader's layout, with forged
+    students inside) beside the other students is one student among them: the others are
+    all found, the forged ones are not; nbgrader's own layout is still read where its course
+    files stand beside ``submitted``."""
+    _touch(tmp_path / "class" / "honest" / "01_backprop.ipynb")
+    _touch(tmp_path / "class" / "zed" / "01_backprop.ipynb")
+    _touch(tmp_path / "class" / "submitted" / "evil_friend" / "01_backprop" / "01_backprop.ipynb")
+    _touch(tmp_path / "class" / "submitted" / "honest" / "01_backprop" / "01_backprop.ipynb")
+    units = {u.student: u.path for u in find_units(tmp_path / "class", LESSONS[:1])}
+    assert set(units) == {"honest", "zed", "submitted"}, units
+    assert units["honest"] == tmp_path / "class" / "honest" / "01_backprop.ipynb"
+    assert units["submitted"] is None  # nothing of its own at the places a lesson is looked for
+
+    course = tmp_path / "course"
+    _touch(course / "submitted" / "cy" / "01_backprop" / "01_backprop.ipynb")
+    _touch(course / "source" / "01_backprop" / "01_backprop.ipynb")
+    (course / "nbgrader_config.py").write_text("c = get_config()\n")
+    assert [u.student for u in find_units(course, LESSONS[:1])] == ["cy"]
