@@ -89,16 +89,28 @@ def sanitize_feedback_file(path: str | os.PathLike[str]) -> None:
     """
     path = Path(path)
     try:
-        clean = sanitize_feedback(path.read_text(encoding="utf-8", errors="replace"))
+        write_sanitized_feedback(path, path)
     except Exception:
         path.unlink(missing_ok=True)
         raise
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+
+
+def write_sanitized_feedback(
+    source: str | os.PathLike[str], dest: str | os.PathLike[str], mode: int | None = None
+) -> None:
+    """Write the page at ``source``, sanitised, at ``dest``: only a sanitised page ever
+    has ``dest``'s name (a temporary file beside it, renamed when complete), so a process
+    stopped while sanitising (its time or memory) leaves no raw page there. ``mode``: the
+    new file's permissions (default: ``source``'s)."""
+    source, dest = Path(source), Path(dest)
+    mode = source.stat().st_mode & 0o777 if mode is None else mode
+    clean = sanitize_feedback(source.read_text(encoding="utf-8", errors="replace"))
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(clean)
-        os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
+        os.chmod(tmp, mode)
+        os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

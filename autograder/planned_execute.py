@@ -15,6 +15,14 @@ from autograder.protocol import REPORT_MIME
 
 MAX_OUTPUT_CHARS = 40 * 2**20  # a notebook's outputs for people; the rest is dropped
 MAX_REPORTS_CHARS = 96 * 2**20  # its reports to the judge (lesson 05's are ~9 MB in all)
+#: of those outputs, what the feedback page shows as markup (the sanitiser's cost grows
+#: with it: ~50 bytes of memory per byte of some markup, time with the square of unclosed
+#: nesting: 0.4 MB of open <div>s took 20 s); beyond it such an output keeps only its
+#: text/plain form. A lesson's own outputs hold under 4 kB of markup
+MAX_MARKUP_CHARS = 256 * 2**10
+MARKUP_MIMES = frozenset(
+    {"text/html", "image/svg+xml", "text/markdown", "text/latex", "application/javascript"}
+)
 
 
 def _chars(content: dict) -> int:
@@ -68,13 +76,57 @@ class PlannedExecute(nbgrader.preprocessors.Execute):
 class BoundedExecute(PlannedExecute):
     """The grader's Execute (``PlannedExecute``), with the kernel's outputs bounded, so that
     no kernel makes the grader hold gigabytes: outputs for people beyond MAX_OUTPUT_CHARS
-    are dropped (the reports still reach the judge); reports beyond MAX_REPORTS_CHARS, or a
-    third one in a cell, become a malformed report (no points)."""
+    are dropped (the reports still reach the judge), updates of earlier outputs included;
+    markup beyond MAX_MARKUP_CHARS is left out (the feedback page's sanitiser stays cheap);
+    reports beyond MAX_REPORTS_CHARS, or a third one in a cell, become a malformed report
+    (no points); a report never arrives as an update."""
 
     def preprocess(self, *args, **kwargs):
-        self._chars = {"output": 0, "report": 0}
+        self._chars = {"output": 0, "report": 0, "markup": 0}
         self._reports_in: dict[int, int] = {}
+        self._noted: set[str] = set()
+        self._cell = None
         return super().preprocess(*args, **kwargs)
+
+    def preprocess_cell(self, cell, resources, index):
+        self._cell = cell  # where a note on a dropped update goes
+        return super().preprocess_cell(cell, resources, index)
+
+    def _note(self, outs, what: str, text: str) -> None:
+        if what not in self._noted:  # say so once
+            self._noted.add(what)
+            outs.append(nbformat.v4.new_output("stream", name="stderr", text=text))
+
+    def _without_markup(self, outs, msg, copies: int = 1):
+        """``msg`` as it may be shown (``copies`` times): its markup (MARKUP_MIMES) counted,
+        and left out beyond MAX_MARKUP_CHARS (the text/plain form stays)."""
+        data = msg.get("content", {}).get("data")
+        if not isinstance(data, dict) or not MARKUP_MIMES & data.keys():
+            return msg
+        markup = {k: data[k] for k in MARKUP_MIMES & data.keys()}
+        self._chars["markup"] += _chars({"data": markup}) * copies
+        if self._chars["markup"] <= MAX_MARKUP_CHARS:
+            return msg
+        kept = {k: v for k, v in data.items() if k not in MARKUP_MIMES}
+        kept.setdefault("text/plain", "[markup left out of the feedback page]")
+        note = f"[the grader left out HTML/SVG/markdown beyond {MAX_MARKUP_CHARS // 2**10} kB]\n"
+        self._note(outs, "markup", note)
+        return {**msg, "content": {**msg["content"], "data": kept}}
+
+    def _update_display_id(self, display_id, msg):
+        """An update of earlier outputs (``update_display``) is an output too: counted, each
+        place it replaces at its full size; never a report (a report is a new output)."""
+        content = msg.get("content", {})
+        if REPORT_MIME in (content.get("data") or {}):
+            return
+        places = sum(len(i) for i in self._display_id_map.get(display_id, {}).values())
+        outs = self._cell.outputs if self._cell is not None else []
+        self._chars["output"] += _chars(content) * max(places, 1)
+        if self._chars["output"] > MAX_OUTPUT_CHARS:
+            note = f"[the grader dropped output beyond {MAX_OUTPUT_CHARS // 2**20} MB]\n"
+            self._note(outs, "output", note)
+            return
+        super()._update_display_id(display_id, self._without_markup(outs, msg, max(places, 1)))
 
     def output(self, outs, msg, display_id, cell_index):
         content = msg.get("content", {})
@@ -91,8 +143,7 @@ class BoundedExecute(PlannedExecute):
             return super().output(outs, msg, display_id, cell_index)
         self._chars["output"] += size
         if self._chars["output"] > MAX_OUTPUT_CHARS:
-            if self._chars["output"] - size <= MAX_OUTPUT_CHARS:  # say so once
-                note = f"[the grader dropped output beyond {MAX_OUTPUT_CHARS // 2**20} MB]\n"
-                outs.append(nbformat.v4.new_output("stream", name="stderr", text=note))
+            note = f"[the grader dropped output beyond {MAX_OUTPUT_CHARS // 2**20} MB]\n"
+            self._note(outs, "output", note)
             return None
-        return super().output(outs, msg, display_id, cell_index)
+        return super().output(outs, self._without_markup(outs, msg), display_id, cell_index)

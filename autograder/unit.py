@@ -283,7 +283,7 @@ def _feedback(spec: UnitSpec, config, course: Path, notes: list[str]) -> str | N
     from nbgrader.converters import GenerateFeedback
 
     from autograder.feedback_exporter import FeedbackExporter
-    from autograder.feedback_html import sanitize_feedback_file
+    from autograder.feedback_html import write_sanitized_feedback
     from autograder.nbgrader_run import run_converter
 
     config.GenerateFeedback.exporter_class = FeedbackExporter  # templates compiled once
@@ -291,8 +291,9 @@ def _feedback(spec: UnitSpec, config, course: Path, notes: list[str]) -> str | N
         run_converter(GenerateFeedback, config, force=True)
         html = course / "feedback" / spec.student / spec.lesson / f"{spec.lesson}.html"
         Path(spec.feedback_out).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(html, spec.feedback_out)
-        sanitize_feedback_file(Path(spec.feedback_out))  # no script of the student's runs
+        # nbgrader's page stays in the unit's folder: only a sanitised page is ever put in
+        # the output (no script of the student's runs where the instructor opens it)
+        write_sanitized_feedback(html, spec.feedback_out, mode=0o644)
         return spec.feedback_out
     except Exception as exc:  # noqa: BLE001 -- a page we cannot make safe is not kept
         notes.append(f"feedback could not be generated: {_clean(str(exc))[:200]}")

@@ -40,6 +40,15 @@ def _unit_process(spec_path: str, cgroup: str) -> None:
     unit_main(spec_path)
 
 
+def _remove_partial_page(feedback_out: str | None) -> None:
+    """The temporary file a unit stopped while writing its feedback page left beside it
+    (``feedback_html.write_sanitized_feedback``: sanitised, but incomplete)."""
+    if feedback_out:
+        page = Path(feedback_out)
+        for partial in page.parent.glob(f".{page.name}.*"):
+            partial.unlink(missing_ok=True)
+
+
 def grade_in_subprocess(spec: dict, wall_timeout: float) -> dict:
     """Grade one unit in its own process under a wall-clock limit; return its result dict.
 
@@ -71,6 +80,7 @@ def _run_unit(spec: dict, spec_path: Path, workdir: Path, wall_timeout: float) -
         out_of_memory = memory.limit_reached()
         remove_groups_of(proc.pid)  # its kernel's group, if it could not remove it itself
         remove_leftover_folders(proc.pid)  # and its kernel's shared folder
+        _remove_partial_page(spec.get("feedback_out"))  # a sanitised page cut short
     if timed_out:
         return failed(
             spec, STATUS_TIMEOUT, f"the notebook ran longer than the limit of {wall_timeout:g} s"

@@ -20,6 +20,7 @@ from autograder.feedback_html import (
     clean_stylesheet,
     sanitize_feedback,
     sanitize_feedback_file,
+    write_sanitized_feedback,
 )
 
 LOG = "console.log('PWNED:{}')"
@@ -242,6 +243,40 @@ def test_a_page_that_cannot_be_sanitised_is_deleted(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         sanitize_feedback_file(path)
     assert not path.exists()
+
+
+def test_a_page_being_sanitised_never_has_its_final_name(tmp_path):
+    """The raw page is read where nbgrader wrote it and only the sanitised one is renamed
+    into place: a grading process stopped while sanitising (its time or its memory: red
+    team, a page whose markup made the sanitiser take minutes or gigabytes) leaves no page
+    with a student's script where the instructor opens it."""
+    import subprocess
+    import sys
+
+    raw = tmp_path / "nbgrader" / "lesson.html"
+    raw.parent.mkdir()
+    raw.write_text(_page(HOSTILE["script"]), encoding="utf-8")
+    dest = tmp_path / "feedback" / "lesson.html"
+    dest.parent.mkdir()
+    slow = (
+        "import sys, time\n"
+        "from autograder import feedback_html\n"
+        "feedback_html.sanitize_feedback = lambda html: time.sleep(60)\n"
+        "print('sanitising', flush=True)\n"
+        "feedback_html.write_sanitized_feedback(sys.argv[1], sys.argv[2])\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", slow, str(raw), str(dest)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline() == "sanitising\n"
+    time.sleep(0.3)
+    proc.kill()
+    proc.wait()
+    assert list(dest.parent.iterdir()) == [], "something was left where the pages go"
+    write_sanitized_feedback(raw, dest, mode=0o640)
+    _assert_inert(dest.read_text(encoding="utf-8"))
+    assert dest.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in dest.parent.iterdir()] == ["lesson.html"]
 
 
 # --- a real nbgrader feedback page: a tiny course, one hostile student, nbgrader end to end ---

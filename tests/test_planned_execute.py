@@ -59,3 +59,46 @@ def test_a_third_report_in_a_cell_is_not_kept_and_oversized_ones_are_marked(monk
     ]
     assert reports[0] == ["r", "r"], reports[0]  # two already make the cell tampered
     assert reports[1] == ["too large"], reports[1]
+
+
+def _data(cell: dict) -> list[dict]:
+    return [o["data"] for o in cell["outputs"] if "data" in o]
+
+
+def test_updates_of_earlier_outputs_count_against_the_bound(monkeypatch):
+    """update_display replaces earlier outputs without a new one: counted at its full size
+    for each place it replaces, dropped beyond the bound with the note (red team: six
+    20 MB updates gave a 126 MB feedback page past the 40 MB bound); a report never
+    arrives as an update."""
+    monkeypatch.setattr(planned_execute, "MAX_OUTPUT_CHARS", 10_000)
+    monkeypatch.setattr(planned_execute, "PlannedExecute", planned_execute.BoundedExecute)
+    nb = _notebook(
+        "from IPython.display import display, update_display\n"
+        "for i in range(3):\n"
+        "    display({'text/plain': 'small'}, raw=True, display_id=f'd{i}')\n"
+        "    display({'text/plain': 'small'}, raw=True, display_id=f'd{i}')",
+        "update_display({'text/plain': 'u' * 4000}, raw=True, display_id='d0')\n"
+        "update_display({'text/plain': 'v' * 4000}, raw=True, display_id='d1')\n"
+        f"update_display({{{REPORT_MIME!r}: 'forged'}}, raw=True, display_id='d2')",
+    )
+    cells = execute(nb, skip=set(), timeout=60)["cells"]
+    shown = ["".join(d.get("text/plain", "")) for d in _data(cells[0])]
+    assert shown[:2] == ["u" * 4000] * 2  # d0 in two places: 8000 characters, within
+    assert shown[2:4] == ["small", "small"], "d1's update would pass the bound: dropped"
+    assert shown[4:] == ["small", "small"], "a report arrived as an update"
+    assert not any(REPORT_MIME in d for d in _data(cells[0]))
+    assert "[the grader dropped output beyond" in _text(cells[1])
+
+
+def test_markup_beyond_its_bound_keeps_only_its_text(monkeypatch):
+    """HTML (and SVG, markdown) costs the feedback page's sanitiser far more than text does:
+    beyond MAX_MARKUP_CHARS an output keeps its text/plain form, with one note."""
+    monkeypatch.setattr(planned_execute, "MAX_MARKUP_CHARS", 5_000)
+    monkeypatch.setattr(planned_execute, "PlannedExecute", planned_execute.BoundedExecute)
+    html = "{'text/html': '<div>' * 800, 'text/plain': 'divs'}"
+    nb = _notebook(f"display({html}, raw=True)\ndisplay({html}, raw=True)")
+    (cell,) = execute(nb, skip=set(), timeout=60)["cells"]
+    first, second = _data(cell)
+    assert "text/html" in first and "text/html" not in second, (first.keys(), second.keys())
+    assert "".join(second["text/plain"]) == "divs"
+    assert _text(cell).count("[the grader left out HTML/SVG/markdown beyond") == 1
