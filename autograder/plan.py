@@ -87,13 +87,17 @@ def skipped(master: dict) -> set[int]:
 
 def graded_skips(master: dict, graded: dict) -> set[int]:
     """Indices of ``graded``'s cells to skip: the master's plan, where the graded notebook
-    holds the master's very cell at the same position (anything else runs)."""
+    holds the master's very cell at the same position (anything else runs), less the cells
+    that what runs in ``graded`` needs: a student's answer may read a name that an
+    experiment binds, where the master's solution does not (``needed``, on the cells that
+    will run: the student's own included)."""
     cells = graded.get("cells", [])
-    return {
+    candidates = {
         i
         for i in skipped(master)
         if i < len(cells) and _source(cells[i]) == _source(master["cells"][i])
     }
+    return candidates - set(_needed(cells, candidates))
 
 
 def _scopes(table: symtable.SymbolTable) -> Iterable[symtable.SymbolTable]:
@@ -154,8 +158,11 @@ def needed(master: dict) -> dict[int, str]:
     """{tagged cell: why it runs all the same}: it binds a global name that a cell that runs
     reads later, or that a function of one reads (it may be called after), or it cannot be
     analysed. Computed until nothing changes (a cell made to run may need others)."""
-    cells = master["cells"]
-    tagged_ = _tagged_free(master)
+    return _needed(master["cells"], _tagged_free(master))
+
+
+def _needed(cells: list[dict], tagged_: set[int]) -> dict[int, str]:
+    """``needed`` for ``cells`` whose cells at ``tagged_`` would be skipped."""
     why: dict[int, str] = {}
     while True:
         running = {

@@ -127,6 +127,20 @@ def test_grading_skips_the_masters_cells_by_position_and_source_only():
     assert plan.graded_skips(master, graded) == set()  # not the master's cell: it runs
 
 
+def test_an_answer_that_reads_an_experiments_name_makes_it_run():
+    """The plan is proven on the master's solutions; a student's answer may read a name that
+    only a skipped experiment binds (red team: ``float(0.25 ** depth[9])`` lost its point
+    to "name 'depth' is not defined"). What the graded notebook runs decides: that
+    experiment runs, the others are still skipped."""
+    master = _master(_code("depth = list(range(10))", tags=SKIP), _code("figure()", tags=SKIP))
+    assert plan.graded_skips(master, copy.deepcopy(master)) == {3, 4}
+    graded = copy.deepcopy(master)
+    graded["cells"][2]["source"] = "def f(x):\n    return x + rng + 0 * depth[9]"
+    assert plan.graded_skips(master, graded) == {4}
+    graded["cells"][2]["source"] = "def f(x) return"  # does not parse: reads nothing
+    assert plan.graded_skips(master, graded) == {3, 4}
+
+
 def test_a_submission_cannot_mark_its_own_cells(fixture_course):
     from autograder.rebuild import rebuild
     from autograder.release import release
