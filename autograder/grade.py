@@ -150,13 +150,14 @@ class ClassGrader:
                 continue
         return found
 
-    def _record(self, unit: Unit, result: dict) -> None:
+    def _record(self, unit: Unit, result: dict, sha256: str | None) -> None:
         """Write the unit's grades to the gradebook, then keep its result file.
 
         In that order: a result file on disk means the gradebook has the grades,
-        so a run interrupted between the two grades the unit again, once.
+        so a run interrupted between the two grades the unit again, once. ``sha256``: the
+        submission's, taken before it was graded (a file changed meanwhile is graded again).
         """
-        result["submission_sha256"] = _digest(unit.path)
+        result["submission_sha256"] = sha256
         result["isolation"] = self.isolation  # what walled this unit's kernel in
         result["notes"] = [*unit.notes, *result["notes"]]
         assert self._gradebook_ready is not None, "_set_up() makes the class gradebook first"
@@ -253,9 +254,10 @@ class ClassGrader:
             bar = tqdm(total=len(pending), desc="grading", unit="notebook")
         pool = self.executor_factory(workers)
         queue = LongestFirst(pending, self._seconds_so_far())
-        running: dict[Future, Unit] = {}
+        running: dict[Future, tuple[Unit, str | None]] = {}
 
         def submit(unit: Unit) -> None:
+            sha256 = _digest(unit.path)  # before grading: what the recorded grades are of
             if unit.refused:  # a file that is not graded (a link, too big): nothing to run
                 spec = self._spec(replace(unit, path=None), templates, scratch)
                 future: Future = Future()
@@ -264,7 +266,7 @@ class ClassGrader:
                 spec = self._spec(unit, templates, scratch)
                 future = pool.submit(grade_in_subprocess, spec, self.options.notebook_timeout)
             future.add_done_callback(lambda _, uid=spec["uid"]: self._uids.release(uid))
-            running[future] = unit
+            running[future] = (unit, sha256)
 
         try:
             # As many units in flight as workers, not all: the next one is chosen when a
@@ -274,13 +276,13 @@ class ClassGrader:
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 finished = [(running.pop(future), future.result()) for future in done]
-                for unit, result in finished:
+                for (unit, _), result in finished:
                     if not unit.refused:
                         queue.timed(unit.lesson, result["seconds"])
                 while queue and len(running) < workers:  # refill first: recording takes time
                     submit(queue.pop())
-                for unit, result in finished:
-                    self._record(unit, result)
+                for (unit, sha256), result in finished:
+                    self._record(unit, result, sha256)
                     if bar is not None:
                         bar.set_postfix_str(f"{unit.student}/{unit.lesson}", refresh=False)
                         bar.update()

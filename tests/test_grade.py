@@ -431,3 +431,37 @@ def test_a_broken_master_stops_the_run_with_exit_1_and_says_why(graded, tmp_path
     err = capsys.readouterr().err
     assert "a master notebook cannot be used" in err and "is used by 2 cells" in err, err
     assert not (tmp_path / "o" / "units").exists() or not any((tmp_path / "o" / "units").iterdir())
+
+
+def test_a_submission_changed_while_graded_is_graded_again(tmp_path):
+    """The recorded digest is the submission's as it was before grading: a file that
+    changes while it is graded (red team: it was taken after, so the changed file counted
+    as graded) is graded again by the next run; an unchanged one is not."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from autograder.grade import ClassGrader
+    from autograder.grade_options import GradeOptions
+
+    course = Course(root=tmp_path / "course", notebooks=tmp_path / "released")
+    shutil.copytree(FIXTURE_COURSE, course.root)
+    student_version = json.loads(release(course, LESSON).read_text())
+    subs = tmp_path / "subs"
+    for student in ("steady", "changing"):
+        (subs / student).mkdir(parents=True)
+        (subs / student / f"{LESSON}.ipynb").write_text(json.dumps(student_version))
+    submitted: list[str] = []
+
+    class Changing(ThreadPoolExecutor):
+        def submit(self, fn, spec, *args):
+            submitted.append(spec["student"])
+            if spec["student"] == "changing":  # the file changes once the unit is on its way
+                answer = json.dumps(with_answers(student_version, GOOD))
+                (subs / "changing" / f"{LESSON}.ipynb").write_text(answer)
+            return super().submit(fn, spec, *args)
+
+    options = GradeOptions(workers=1, progress=False, notebook_timeout=300)
+    ClassGrader(course, subs, tmp_path / "out", options, executor_factory=Changing).run()
+    assert sorted(submitted) == ["changing", "steady"]
+    submitted.clear()
+    ClassGrader(course, subs, tmp_path / "out", options, executor_factory=Changing).run()
+    assert submitted == ["changing"]
