@@ -10,7 +10,8 @@ displayed would run when the instructor opens it. :func:`sanitize_feedback` rebu
 - the head is written anew: a Content-Security-Policy that allows no script and no network
   (:data:`CSP`) comes first, then the title and the page's own stylesheets, each CSS rule
   parsed by ``tinycss2`` and kept only without ``expression(``, ``@import``, bindings or a
-  ``url()`` other than ``data:`` images and fonts. Inline ``style`` attributes get the same.
+  ``url()`` (or ``image-set()`` string) other than ``data:`` images and fonts. Inline ``style``
+  attributes get the same, and lose a ``position`` other than static or relative.
 
 MathJax is dropped with every other script: formulas show as their LaTeX source.
 """
@@ -48,6 +49,10 @@ _IMAGE_DATA_URL = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml)[;,]")
 _CSS_DATA_URL = re.compile(r"data:(image/(png|jpeg|gif|webp|svg\+xml)|font/|application/(x-)?font)")
 _SCRIPT_SCHEME = re.compile(r"(java|vb|live)script:|data:text/html")
 _BAD_CSS_FUNCTIONS = frozenset({"expression", "-moz-binding"})
+#: functions whose string arguments are URLs (``image-set("x.png" 1x)``): data: images only
+_URL_STRING_FUNCTIONS = frozenset(
+    {"image-set", "-webkit-image-set", "image", "cross-fade", "-webkit-cross-fade"}
+)
 _BAD_CSS_PROPERTIES = frozenset({"behavior", "-ms-behavior", "-moz-binding", "binding"})
 _RULE_LIST_AT_RULES = frozenset(
     {"media", "supports", "keyframes", "-webkit-keyframes", "layer", "container"}
@@ -126,9 +131,25 @@ def clean_stylesheet(css: str) -> str:
 
 
 def clean_style_attribute(value: str) -> str | None:
-    """A ``style`` attribute's declarations that are safe, or None when none is left."""
-    kept = _declarations_css(tinycss2.parse_blocks_contents(value, skip_comments=True))
+    """A ``style`` attribute's declarations that are safe, or None when none is left; a
+    position other than static or relative is dropped too (``_positions_on_page``)."""
+    items = tinycss2.parse_blocks_contents(value, skip_comments=True)
+    kept = _declarations_css(d for d in items if not _positions_on_page(d))
     return kept or None
+
+
+def _positions_on_page(item) -> bool:
+    """A ``position`` that is not plainly static or relative: fixed, sticky and absolute
+    lay an output over the page (an invisible link over everything makes any click the
+    student's), and anything computed (``var()``) might be one of them."""
+    if item.type != "declaration" or item.lower_name != "position":
+        return False
+    tokens = [t for t in item.value if t.type not in ("whitespace", "comment")]
+    return not (
+        len(tokens) == 1
+        and tokens[0].type == "ident"
+        and tokens[0].lower_value in {"static", "relative"}
+    )
 
 
 class _Head(HTMLParser):
@@ -227,6 +248,12 @@ def _safe(tokens: Iterable) -> bool:
         if kind == "function":
             name = token.lower_name
             if name in _BAD_CSS_FUNCTIONS or "expression" in name:
+                return False
+            if name in _URL_STRING_FUNCTIONS and not all(
+                _CSS_DATA_URL.match(t.value.strip().lower())
+                for t in token.arguments
+                if t.type == "string"
+            ):
                 return False
             if name in ("url", "src") and not all(
                 t.type == "string" and _CSS_DATA_URL.match(t.value.strip().lower())

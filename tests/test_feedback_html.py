@@ -220,6 +220,21 @@ def test_css_cleaners_keep_safe_declarations_only():
     assert clean_stylesheet("@import url(x.css); p { color: red }") == "p {color: red}"
 
 
+def test_no_image_from_elsewhere_and_no_output_laid_over_the_page():
+    """Red team: image-set()'s strings are URLs, and an invisible fixed link over the whole
+    page turns any click into the student's link."""
+    assert clean_style_attribute("background-image: image-set('http://evil/x.png' 1x)") is None
+    assert clean_style_attribute("background: -webkit-image-set('//evil/x' 1x); color: red") == (
+        "color: red"
+    )
+    kept = clean_style_attribute("background-image: image-set('data:image/png;base64,AA' 1x)")
+    assert kept == 'background-image: image-set("data:image/png;base64,AA" 1x)'
+    for position in ("fixed", "sticky", "absolute", "FIXED", "var(--p)", "fixed !important"):
+        style = f"position: {position}; top: 0; width: 100%; height: 100%; opacity: 0"
+        assert "position" not in (clean_style_attribute(style) or ""), position
+    assert clean_style_attribute("position: relative; top: 2px") == "position: relative; top: 2px"
+
+
 def test_sanitize_feedback_file_rewrites_in_place(tmp_path):
     path = tmp_path / "lesson.html"
     path.write_text(_page(NORMAL + "".join(HOSTILE.values())), encoding="utf-8")
