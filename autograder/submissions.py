@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import stat
 import unicodedata
@@ -63,9 +64,24 @@ def _truncate_utf8(text: str, limit: int) -> str:
     return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
 
 
-def _id_char(ch: str) -> str:
-    keep = ch.isalnum() or ch in _ID_PUNCTUATION or unicodedata.category(ch) in ("Mn", "Mc")
-    return ch if keep else "_"
+#: marks that change no letter's look (variation selectors, the grapheme joiner, Mongolian
+#: and Khmer ones): "honest" with one of them would show as a second "honest"
+_INVISIBLE_MARKS = re.compile("[\u034f\u17b4\u17b5\u180b-\u180f\ufe00-\ufe0f\U000e0100-\U000e01ef]")
+
+
+def _id_chars(name: str) -> str:
+    """Letters and digits of any script and ``_.@+-``; a combining mark only after a letter
+    of another script than Latin's ASCII (which needs none: NFC has composed those that
+    have a letter of their own), never an invisible one; anything else becomes ``_``."""
+    out: list[str] = []
+    for ch in name:
+        if unicodedata.category(ch) in ("Mn", "Mc"):
+            after_letter = bool(out) and out[-1] != "_" and not out[-1].isascii()
+            keep = after_letter and not _INVISIBLE_MARKS.match(ch)
+        else:
+            keep = ch.isalnum() or ch in _ID_PUNCTUATION
+        out.append(ch if keep else "_")
+    return "".join(out)
 
 
 def safe_student_id(name: str, hash_length: int = 8) -> str:
@@ -75,7 +91,7 @@ def safe_student_id(name: str, hash_length: int = 8) -> str:
     at most MAX_ID_BYTES of it are kept. When that changed the name at all, ``~`` and a hash
     of the original name follow, so that two distinct names never give the same id.
     """
-    cleaned = "".join(_id_char(ch) for ch in unicodedata.normalize("NFC", name.strip()))
+    cleaned = _id_chars(unicodedata.normalize("NFC", name.strip()))
     cleaned = cleaned.lstrip("._-+@").rstrip("._")
     cleaned = _truncate_utf8(cleaned, MAX_ID_BYTES).rstrip("._")
     if cleaned and cleaned == name:

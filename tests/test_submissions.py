@@ -346,3 +346,14 @@ def test_a_student_named_submitted_cannot_hide_the_others(tmp_path):
     _touch(course / "source" / "01_backprop" / "01_backprop.ipynb")
     (course / "nbgrader_config.py").write_text("c = get_config()\n")
     assert [u.student for u in find_units(course, LESSONS[:1])] == ["cy"]
+
+
+def test_an_invisible_mark_never_makes_a_look_alike_id():
+    """Red team: "honest" followed by a variation selector (a combining mark that changes
+    nothing one sees) showed as a second "honest" in grades.csv. Such marks, and any mark
+    on an ASCII letter, become visible: ``_`` and the hash; marks of other scripts stay."""
+    for name in ("honest\ufe00", "honest\U000e0100", "ba\u034fd", "hon\u0334est"):
+        student = safe_student_id(name)
+        assert "~" in student and student != "honest", (name, student)
+    for name in ("नमस्ते", "José", "Zoë", "李雷"):
+        assert safe_student_id(name) == name
