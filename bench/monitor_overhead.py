@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from coursekit import data, models
+from coursekit import data, models, train
 from coursekit.monitor import GradientMonitor
 from coursekit.runtime import configure_threads
 
@@ -29,18 +29,25 @@ CLOCK_NAMES = {"wall": "wall time", "cpu": "the thread's CPU time"}
 _clock = CLOCKS["wall"]
 
 
-def _block(model, opt, x, y, mon: GradientMonitor | None, steps: int) -> float:
+def _block(model, opt, x, y, mon: GradientMonitor | None, steps: int, shared: bool = True) -> float:
     """Seconds per training step over ``steps`` steps (recording if ``mon``): the same
-    work as one step of ``train.fit`` (loss value, total gradient norm, optimizer step)."""
+    work as one step of ``train.fit`` (loss value, total gradient norm, optimizer step).
+
+    ``shared``: the total gradient norm takes the monitor's per-layer norms, as ``fit``
+    does; False: it norms every gradient again, as a loop of one's own that calls
+    ``nn.utils.get_total_norm`` would."""
+    params = list(model.parameters())
     start = _clock()
     for _ in range(steps):
         opt.zero_grad()
         loss = nn.functional.cross_entropy(model(x), y)
         loss.item()
         loss.backward()
+        known = None
         if mon is not None:
             mon.record()
-        float(nn.utils.get_total_norm([p.grad for p in model.parameters()]))
+            known = mon.grad_norms_now() if shared else None
+        train.total_grad_norm(params, known)
         opt.step()
     return (_clock() - start) / steps
 
@@ -61,6 +68,7 @@ def measure(
     every: int = 1,
     activations: bool = True,
     model: str = "20-layer sigmoid",
+    shared: bool = True,
 ) -> dict[str, float]:
     """Median step time without / with the monitor, from interleaved blocks.
 
@@ -68,7 +76,7 @@ def measure(
     monitor (taps attached, ``record()`` on every step), on the same model, in
     alternating order: machine noise hits both alike. One monitor serves every
     round, entered per block, as in one long training run. The overhead is the
-    median of the per-round ratios.
+    median of the per-round ratios. ``shared``: as ``_block``'s.
     """
     configure_threads(1)
     x, y, _, _ = data.digits(seed=0).tensors()
@@ -80,7 +88,7 @@ def measure(
 
     def monitored_block() -> float:
         with mon:
-            return _block(model, opt, x, y, mon, block)
+            return _block(model, opt, x, y, mon, block, shared)
 
     plain, monitored = [], []
     for round_ in range(pairs + 5):
@@ -148,6 +156,7 @@ def main() -> None:
             ("every=1", {"every": 1}),
             ("every=1, activations=False", {"every": 1, "activations": False}),
             ("every=5", {"every": 5}),
+            ("every=1, own total norm", {"every": 1, "shared": False}),
         )
     }
     # Settings take turns, repeat after repeat: this machine's speed drifts over minutes.
@@ -171,7 +180,10 @@ def main() -> None:
         "A training step as `train.fit` runs it (forward, loss value, backward, total gradient\n"
         "norm, SGD-with-momentum step) on lesson 02's model (a 20-layer, 64-wide sigmoid MLP)\n"
         "and on 50-layer ReLU MLPs 64 and 128 wide (the 128-wide one's first layer takes the\n"
-        "64 pixels), on batches of 64 digits, 1 thread.\n"
+        "64 pixels), on batches of 64 digits, 1 thread. As in `fit`, a step that records\n"
+        "takes its total gradient norm from the monitor's per-layer norms (torch norms only\n"
+        'the other parameters\' gradients, here the biases); the rows "own total norm" norm\n'
+        "every gradient again with `nn.utils.get_total_norm`, as a loop of one's own would.\n"
         "`record()` on every step (every=1), on every step\n"
         "without the activation statistics (activations=False: no taps), or on every\n"
         "fifth (every=5). Each measurement is the median over interleaved blocks of 40 steps;\n"

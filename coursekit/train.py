@@ -62,6 +62,29 @@ def _evaluate(model: nn.Module, x, y, loss_fn, classify: bool) -> tuple[float, f
     return loss, acc
 
 
+def total_grad_norm(params: list[nn.Parameter], known: dict[int, float] | None) -> float:
+    """‖grad‖ over every parameter with a gradient, as ``nn.utils.get_total_norm`` gives it.
+
+    ``known``: per-parameter norms a monitor has just computed (keyed by ``id``), used
+    instead of norming those gradients a second time (on a deep net, torch's norm of every
+    gradient costs about 6 % of a step: many vanishing gradients' squares are subnormal).
+    """
+    if not known:
+        return float(nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]))
+    squares, rest = [], []
+    for p in params:
+        if p.grad is None:
+            continue
+        norm = known.get(id(p))
+        if norm is None:
+            rest.append(p.grad)
+        else:
+            squares.append(norm * norm)
+    if rest:
+        squares.append(float(nn.utils.get_total_norm(rest)) ** 2)
+    return math.sqrt(math.fsum(squares))
+
+
 def _progress_wanted(progress: bool) -> bool:
     # nbgrader validates and grades notebooks with NBGRADER_EXECUTION set: no bars there.
     return progress and not os.environ.get("NBGRADER_EXECUTION")
@@ -140,13 +163,15 @@ def fit(
                 history.diverged = f"the loss became {value} at epoch {epoch + 1}, step {step + 1}"
                 break
             batch_loss.backward()
+            known = None
             if monitor is not None:
                 monitor.record()
+                known = monitor.grad_norms_now()
             if clip_norm is not None:
-                norm = nn.utils.clip_grad_norm_(params, clip_norm)
+                norm = float(nn.utils.clip_grad_norm_(params, clip_norm))
             else:
-                norm = nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
-            history.grad_norm.append(float(norm))
+                norm = total_grad_norm(params, known)
+            history.grad_norm.append(norm)
             opt.step()
             total += value * len(idx)
             count += len(idx)

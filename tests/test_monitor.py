@@ -134,6 +134,29 @@ def test_grad_norm_matches_the_weight_gradient():
     assert norms["head"] == pytest.approx(model.head.weight.grad.norm().item())
 
 
+def test_grad_norms_now_are_the_recorded_steps_per_weight_and_none_between():
+    model = models.mlp(4, 8, 2, 3)
+    model.head.weight.requires_grad_(False)
+    x = torch.randn(10, 4)
+    weights = [w for w in model.parameters() if w.ndim == 2]
+    with GradientMonitor(model, every=2) as mon:
+        assert mon.grad_norms_now() is None  # nothing recorded yet
+        for step in range(3):
+            model.zero_grad()
+            model(x).sum().backward()
+            mon.record()
+            now = mon.grad_norms_now()
+            if step % 2:
+                assert now is None, f"call {step} did not record, yet gave {now}"
+                continue
+            # the weight without a gradient is left out, the others are keyed by id
+            want = {id(w): w.grad.norm().item() for w in weights if w.grad is not None}
+            assert now.keys() == want.keys()
+            assert id(model.head.weight) not in now
+            for key, norm in want.items():
+                assert now[key] == pytest.approx(norm, rel=1e-6)
+
+
 def test_update_ratio_is_the_relative_step():
     model = models.mlp(4, 8, 1, 3)
     opt = torch.optim.SGD(model.parameters(), lr=0.5)

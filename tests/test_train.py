@@ -4,6 +4,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coursekit import data, models, train
 from coursekit.monitor import GradientMonitor
@@ -104,6 +106,74 @@ def test_monitor_records_every_step(digits):
     with GradientMonitor(net) as mon:
         h = train.fit(net, digits, epochs=1, batch_size=512, monitor=mon, progress=False)
     assert len(mon.history.steps) == len(h.step_loss) == math.ceil(len(digits.x_train) / 512)
+
+
+def test_a_monitored_fit_shares_the_monitors_norms_and_trains_the_same(digits, monkeypatch):
+    """With a monitor recording every step, fit's total gradient norm takes the monitor's
+    per-layer norms (torch norms only the biases), equals the unmonitored run's, and the
+    weights are trained bitwise the same."""
+    normed_sizes = []
+    get_total_norm = torch.nn.utils.get_total_norm
+
+    def counting(tensors, *args, **kwargs):
+        tensors = list(tensors)
+        normed_sizes.extend(t.ndim for t in tensors)
+        return get_total_norm(tensors, *args, **kwargs)
+
+    runs = {}
+    for monitored in (False, True):
+        net = models.mlp(64, 16, 3, 10, seed=1)
+        normed_sizes.clear()
+        monkeypatch.setattr(torch.nn.utils, "get_total_norm", counting)
+        if monitored:
+            with GradientMonitor(net) as mon:
+                h = train.fit(net, digits, epochs=1, batch_size=256, monitor=mon, progress=False)
+        else:
+            h = train.fit(net, digits, epochs=1, batch_size=256, progress=False)
+        monkeypatch.undo()
+        runs[monitored] = (h, [p.detach().clone() for p in net.parameters()], list(normed_sizes))
+    (plain, plain_weights, plain_normed), (watched, watched_weights, watched_normed) = (
+        runs[False],
+        runs[True],
+    )
+    assert 2 in plain_normed and set(watched_normed) == {1}, "fit normed watched weights again"
+    assert watched.grad_norm == pytest.approx(plain.grad_norm, rel=1e-6)
+    for got, want in zip(watched_weights, plain_weights, strict=True):
+        assert torch.equal(got, want)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 6),
+            st.floats(1e-12, 1e6),  # float32's squares stay normal: torch's total is exact
+            st.sampled_from(["known", "unknown", "no grad"]),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.integers(0, 2**16),
+)
+def test_total_grad_norm_with_known_norms_is_torchs(layers, seed):
+    gen = torch.Generator().manual_seed(seed)
+    params, known = [], {}
+    for size, scale, kind in layers:
+        p = torch.nn.Parameter(torch.zeros(size, 3))
+        if kind != "no grad":
+            p.grad = torch.randn(size, 3, generator=gen) * scale
+        if kind == "known":
+            known[id(p)] = p.grad.double().norm().item()
+        params.append(p)
+    grads = [p.grad for p in params if p.grad is not None]
+    want = (
+        torch.linalg.vector_norm(torch.cat([g.double().flatten() for g in grads])).item()
+        if grads
+        else 0.0
+    )
+    assert train.total_grad_norm(params, known) == pytest.approx(want, rel=1e-5)
+    assert train.total_grad_norm(params, None) == float(torch.nn.utils.get_total_norm(grads))
+    assert train.total_grad_norm(params, None) == pytest.approx(want, rel=1e-5)
 
 
 def test_regression_with_mse():

@@ -89,6 +89,7 @@ class GradientMonitor:
         self._taps: list[_OutputTap] = []
         self._outputs: dict[str, torch.Tensor] = {}
         self._pending = False  # the last recorded step still needs its update
+        self._grad_norms_now: dict[int, float] | None = None  # of the last call, if it recorded
         self._calls = 0
         self._entered = False
 
@@ -195,6 +196,7 @@ class GradientMonitor:
         """
         call = self._calls
         self._calls += 1
+        self._grad_norms_now = None
         if call % self.every:
             self._finish_update_ratios()  # no work unless the previous call recorded
             self._sync_taps()
@@ -205,12 +207,25 @@ class GradientMonitor:
         self._outputs.clear()
         self._sync_taps()
 
+    def grad_norms_now(self) -> dict[int, float] | None:
+        """‖grad‖ per watched weight, keyed by ``id(weight)``, as the last ``record()`` call
+        found them; None when that call did not record (``every=k``). ``train.fit`` takes
+        its total gradient norm from these rather than norming the same gradients twice.
+        A weight without a gradient is left out."""
+        return self._grad_norms_now
+
     def _record(self, call: int) -> None:
         grads = [w.grad for w in self._weights]
         missing = [i for i, g in enumerate(grads) if g is None]
         for i in missing:
             grads[i] = torch.zeros_like(self._weights[i])
         weight_norms, changes, grad_norms = self._flat_weights.take(grads, self._pending)
+        without = set(missing)
+        self._grad_norms_now = {
+            id(w): norm
+            for i, (w, norm) in enumerate(zip(self._weights, grad_norms, strict=True))
+            if i not in without
+        }
         if changes is not None:  # the previous call recorded: this is its step's update
             self.history._set_changes(changes)
 
