@@ -166,8 +166,19 @@ def _extract(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
         _placeholder(target, f"the zip entry could not be extracted ({type(exc).__name__})")
 
 
+def _entry_parts(filename: str) -> list[str]:
+    """The folders and file name of a zip entry; none when the name starts at the root or
+    holds a '..' or '.' part. Such a name is never an LMS export's: ``mallory/../ann/x``
+    would put mallory's file in ann's folder, or a file beside the student folders."""
+    parts = filename.split("/")
+    if filename.startswith("/") or any(part in ("..", ".") for part in parts):
+        return []
+    return [part for part in parts if part]
+
+
 def unpack(archive: Path, into: Path) -> Path:
-    """Extract an LMS zip safely (no paths outside ``into``, bounded size); return ``into``.
+    """Extract an LMS zip safely (no paths outside ``into``, no entry named through '..',
+    the first of two entries of one name, bounded size); return ``into``.
 
     Symbolic links, entries too big for a notebook and entries that fail to extract become
     links to nowhere that say why (see UNPACKED_LINK_PREFIX); file names are kept short.
@@ -183,10 +194,14 @@ def unpack(archive: Path, into: Path) -> Path:
             into.mkdir(parents=True, exist_ok=True)
             root = into.resolve()
             for info in infos:
-                name = "/".join(_fit_name(part) for part in info.filename.split("/"))
-                target = (root / name).resolve()
-                if root != target and root not in target.parents:
+                parts = _entry_parts(info.filename)
+                if not parts:
+                    continue  # '..', '.' or from the root: it could land in another's folder
+                target = (root / "/".join(_fit_name(part) for part in parts)).resolve()
+                if root not in target.parents:
                     continue  # an entry that would land outside (or through a link): skip it
+                if os.path.lexists(target) and not info.is_dir():
+                    continue  # a second entry of one name: the first one stays
                 try:
                     _extract(zf, info, target)
                 except OSError:

@@ -77,6 +77,38 @@ def test_zip_is_unpacked_safely(tmp_path):
     assert not (tmp_path / "escape.txt").exists()
 
 
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+def test_a_zip_entry_cannot_reach_another_students_folder_or_the_class(tmp_path):
+    """Red team: 'mallory/../honest/01_backprop.ipynb' after honest's own replaced honest's
+    notebook with a blank one; 'mallory/../nbgrader_config.py' and
+    'mallory/../submitted/mallory/...' made the nbgrader layout the class's, and honest got
+    no row. Such entries are not extracted, and of two entries of one name the first stays."""
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("honest/01_backprop.ipynb", "solved")
+        zf.writestr("mallory/01_backprop.ipynb", "mallory's")
+        zf.writestr("mallory/../honest/01_backprop.ipynb", "blank")
+        zf.writestr("mallory/./../honest/02_vanishing_gradients.ipynb", "blank")
+        zf.writestr("mallory/../nbgrader_config.py", "")
+        zf.writestr("mallory/../submitted/mallory/01_backprop/01_backprop.ipynb", "x")
+        zf.writestr("/abs/honest/03_exploding_gradients.ipynb", "x")
+        zf.writestr("honest/04_dead_relu.ipynb", "first")
+        zf.writestr("honest/04_dead_relu.ipynb", "second")
+    out = unpack(archive, tmp_path / "out")
+    assert sorted(p.name for p in out.iterdir()) == ["honest", "mallory"]
+    assert sorted(p.name for p in (out / "honest").iterdir()) == [
+        "01_backprop.ipynb",
+        "04_dead_relu.ipynb",
+    ]
+    assert (out / "honest" / "01_backprop.ipynb").read_text() == "solved"
+    assert (out / "honest" / "04_dead_relu.ipynb").read_text() == "first"
+    units = find_units(out, LESSONS[:1])
+    assert [(u.student, u.path.read_text()) for u in units] == [
+        ("honest", "solved"),
+        ("mallory", "mallory's"),
+    ]
+
+
 def test_bad_inputs(tmp_path):
     with pytest.raises(UsageError, match="no such folder"):
         find_units(tmp_path / "nope", LESSONS)
