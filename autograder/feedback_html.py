@@ -10,8 +10,11 @@ displayed would run when the instructor opens it. :func:`sanitize_feedback` rebu
 - the head is written anew: a Content-Security-Policy that allows no script and no network
   (:data:`CSP`) comes first, then the title and the page's own stylesheets, each CSS rule
   parsed by ``tinycss2`` and kept only without ``expression(``, ``@import``, bindings or a
-  ``url()`` (or ``image-set()`` string) other than ``data:`` images and fonts. Inline ``style``
-  attributes get the same, and lose a ``position`` other than static or relative.
+  ``url()`` (or ``image-set()`` string) other than ``data:`` images and fonts, and without
+  what moves a box from where the flow puts it (a position other than static or relative,
+  offsets, transforms, negative margins: a student's output given a class of the page's own
+  sheet must stay in its place). Inline ``style`` attributes get the same, and lose any
+  position, z-index, shadows, filters and reflections.
 
 MathJax is dropped with every other script: formulas show as their LaTeX source.
 """
@@ -76,7 +79,11 @@ def sanitize_feedback(html: str) -> str:
         url_schemes=set(URL_SCHEMES),
         strip_comments=True,
     )
-    styles = "".join(f"<style>\n{clean_stylesheet(css)}\n</style>\n" for css in head.styles)
+    raised = clean_stylesheet(RAISED_SCRIPTS)
+    sheets = [clean_stylesheet(css) for css in head.styles]
+    # ours last, once (a page sanitised again has it already)
+    styles = "".join(f"<style>\n{css}\n</style>\n" for css in sheets if css != raised)
+    styles += f"<style>\n{raised}\n</style>\n"
     return (
         "<!DOCTYPE html>\n<html>\n<head>\n"
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
@@ -131,25 +138,60 @@ def clean_stylesheet(css: str) -> str:
 
 
 def clean_style_attribute(value: str) -> str | None:
-    """A ``style`` attribute's declarations that are safe, or None when none is left; a
-    position other than static or relative is dropped too (``_positions_on_page``)."""
+    """A ``style`` attribute's declarations that are safe and leave the box where the flow
+    puts it and paint nothing outside it (``_moves_or_paints_out``), or None when none is left."""
     items = tinycss2.parse_blocks_contents(value, skip_comments=True)
-    kept = _declarations_css(d for d in items if not _positions_on_page(d))
+    kept = _declarations_css(d for d in items if not _moves_or_paints_out(d, inline=True))
     return kept or None
 
 
-def _positions_on_page(item) -> bool:
-    """A ``position`` that is not plainly static or relative: fixed, sticky and absolute
-    lay an output over the page (an invisible link over everything makes any click the
-    student's), and anything computed (``var()``) might be one of them."""
-    if item.type != "declaration" or item.lower_name != "position":
+#: properties that move a box from where the flow puts it (an offset applies to any box
+#: that some class makes relative); dropped from the page's stylesheets and from outputs
+_MOVING = frozenset(
+    {"top", "right", "bottom", "left", "inset", "transform", "translate", "rotate", "scale"}
+    | {"offset", "offset-path", "offset-distance", "offset-anchor", "offset-position"}
+    | {"motion", "motion-path", "motion-offset", "zoom"}
+)
+#: what an output's own style may not do either: stack above the page, or paint far outside
+#: its box (a shadow or reflection 3000 px up can draw a score over the real one)
+_PAINTING_OUT = frozenset(
+    {"z-index", "filter", "text-shadow", "box-shadow", "box-reflect", "outline-offset"}
+    | {"border-image-outset", "border-image", "mask-border-outset", "position"}
+)
+#: what the sheets' ``sup {position: relative; top: -0.5em}`` did, without an offset
+RAISED_SCRIPTS = "sub { vertical-align: sub } sup { vertical-align: super }"
+_VENDOR_PREFIX = re.compile(r"^-(webkit|moz|ms|o)-")
+
+
+def _moves_or_paints_out(item, inline: bool) -> bool:
+    """Whether a declaration could lay a box over the rest of the page (red team: an
+    invisible link over the whole page makes any click the student's, and a box moved up
+    3000 px covers the grade): a ``position`` other than plainly static or relative
+    (fixed, sticky, absolute, or computed by ``var()``), offsets, transforms, motion paths,
+    a negative or computed margin; and in an output's ``style`` (``inline``), any
+    position, stacking, shadows, filters and reflections. Vendor prefixes count too."""
+    if item.type != "declaration":
         return False
+    name = _VENDOR_PREFIX.sub("", item.lower_name)
     tokens = [t for t in item.value if t.type not in ("whitespace", "comment")]
-    return not (
-        len(tokens) == 1
-        and tokens[0].type == "ident"
-        and tokens[0].lower_value in {"static", "relative"}
-    )
+    if name.startswith(("inset-", "transform", "offset-")) or name in _MOVING:
+        return True
+    if name.startswith("margin"):
+        return any(
+            t.type == "function"
+            or (t.type in ("number", "percentage", "dimension") and t.value < 0)
+            for t in tokens
+        )
+    if inline and name in _PAINTING_OUT:
+        return not (name == "position" and _is_ident(tokens, {"static"}))
+    if name == "position":
+        return not _is_ident(tokens, {"static", "relative"})
+    return False
+
+
+def _is_ident(tokens: list, names: set[str]) -> bool:
+    """Whether ``tokens`` are one keyword, among ``names``."""
+    return len(tokens) == 1 and tokens[0].type == "ident" and tokens[0].lower_value in names
 
 
 class _Head(HTMLParser):
@@ -227,10 +269,15 @@ def _block_css(tokens: list) -> str:
 
 
 def _declarations_css(items: Iterable) -> str:
+    """Declarations that run, fetch and move nothing (``_moves_or_paints_out``, as in a
+    stylesheet: a class of the page's own sheets must not lay a student's box over it)."""
     kept = [
         f"{d.name}: {tinycss2.serialize(d.value).strip()}" + (" !important" if d.important else "")
         for d in items
-        if d.type == "declaration" and d.lower_name not in _BAD_CSS_PROPERTIES and _safe(d.value)
+        if d.type == "declaration"
+        and d.lower_name not in _BAD_CSS_PROPERTIES
+        and _safe(d.value)
+        and not _moves_or_paints_out(d, inline=False)
     ]
     return "; ".join(kept)
 

@@ -232,7 +232,66 @@ def test_no_image_from_elsewhere_and_no_output_laid_over_the_page():
     for position in ("fixed", "sticky", "absolute", "FIXED", "var(--p)", "fixed !important"):
         style = f"position: {position}; top: 0; width: 100%; height: 100%; opacity: 0"
         assert "position" not in (clean_style_attribute(style) or ""), position
-    assert clean_style_attribute("position: relative; top: 2px") == "position: relative; top: 2px"
+
+
+@pytest.mark.parametrize(
+    "moving",
+    [
+        "position: relative; top: -3000px",
+        "position: relative; inset-block-start: -3000px",
+        "transform: translateY(-2500px)",
+        "-webkit-transform: translateY(-2500px)",
+        "transform-origin: 0 0; transform: scale(40)",
+        "translate: 0 -3000px",
+        "rotate: 180deg",
+        "margin-top: -2000px",
+        "margin: 0 0 0 -5px",
+        "margin-block-start: -2000px",
+        "margin-top: calc(0px - 3000px)",
+        "margin-top: var(--m)",
+        "z-index: 99",
+        "text-shadow: 0 -3000px red",
+        "box-shadow: 0 -3000px 0 3000px white",
+        "filter: drop-shadow(0 -3000px 0 red)",
+        "-webkit-box-reflect: above 0",
+        "outline-offset: -3000px",
+        "border-image-outset: 3000px",
+        "offset-path: path('M0,-3000')",
+        "zoom: 40",
+    ],
+)
+def test_an_outputs_style_keeps_its_box_in_place(moving):
+    """Red team: relative offsets, transforms and negative margins moved an output (an
+    invisible link) over the grade table; shadows and reflections can paint a score there."""
+    assert clean_style_attribute(f"{moving}; color: red") == "color: red", moving
+
+
+def test_margins_that_only_push_apart_are_kept():
+    for style in ("margin: 4px 0", "margin-top: 10%", "margin-left: 2em"):
+        assert clean_style_attribute(style) == style
+
+
+def test_the_pages_own_classes_cannot_lay_an_output_over_it():
+    """Red team: class="modal" took bootstrap's `position: fixed; top: 0; ... bottom: 0`
+    from the page's own sheet: a full-window link over the grade table. The sheets keep
+    everything but what moves a box; sup and sub are raised without an offset."""
+    sheet = (
+        ".modal { position: fixed; top: 0; right: 0; bottom: 0; left: 0; z-index: 1050;"
+        " color: red }\n"
+        ".affix { position: fixed }\n.dropup .dropdown-menu { bottom: 100%; top: auto }\n"
+        ".fade .dialog { -webkit-transform: translate(0, -25%); transform: translate(0, -25%) }\n"
+        ".row { margin-left: -15px; margin-top: 4px }\n"
+        "sup { position: relative; top: -0.5em; font-size: 75% }\n"
+        ".cell { position: relative; display: block }\n"
+    )
+    css = clean_stylesheet(sheet)
+    assert css == (
+        ".modal {z-index: 1050; color: red}\n.affix {}\n.dropup .dropdown-menu {}\n"
+        ".fade .dialog {}\n.row {margin-top: 4px}\nsup {position: relative; font-size: 75%}\n"
+        ".cell {position: relative; display: block}"
+    )
+    html = sanitize_feedback(_page("<p>x<sup>2</sup></p>", head=f"<style>{sheet}</style>"))
+    assert "vertical-align: super" in "".join(_Parsed(html).styles)
 
 
 def test_sanitize_feedback_file_rewrites_in_place(tmp_path):
@@ -484,3 +543,48 @@ def _open(browser, url: str, screenshot: Path) -> dict:
     facts["dialogs"] = dialogs
     facts["logs"] = logs
     return facts
+
+
+#: a page's own sheet as the feedback template's bootstrap has it
+_MODAL_SHEET = ".modal { position: fixed; top: 0; right: 0; bottom: 0; left: 0; z-index: 1050 }"
+_EVIL = 'href="https://evil.example/" style="display: block; width: 100%; height: 3000px'
+#: what the red team laid over the grade table, one page each
+_OVERLAYS = {
+    "class-modal": f'<div class="modal" style="display: block"><a id="evil" {_EVIL}">x</a></div>',
+    "relative-top": f'<a id="evil" {_EVIL}; position: relative; top: -3000px">x</a>',
+    "transform": f'<a id="evil" {_EVIL}; transform: translateY(-3000px)">x</a>',
+    # opacity below 1 paints the link above the flow, as a positioned box is
+    "negative-margin": f'<a id="evil" {_EVIL}; margin-top: -3000px; opacity: 0.99">x</a>',
+}
+
+
+@pytest.mark.browser
+def test_no_output_covers_the_grade_when_the_page_is_opened_in_chromium(tmp_path):
+    """In Chromium, what is at the grade's place is the grade: in each sanitised page, and
+    (the control) the student's link in each page as the student wrote it."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_browser import CHROMIUM_ARGS, _chromium
+
+    top = '<h1 id="grade">Score: 0 / 36</h1><div style="height: 2000px">answers</div>'
+    found = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1000, "height": 800})
+        for name, overlay in _OVERLAYS.items():
+            raw = _page(top + overlay, head=f"<style>{_MODAL_SHEET}</style>")
+            for kind, html in (("raw", raw), ("sanitised", sanitize_feedback(raw))):
+                path = tmp_path / f"{name}-{kind}.html"
+                path.write_text(html, encoding="utf-8")
+                page.goto(path.as_uri(), wait_until="load")
+                found[name, kind] = page.evaluate(
+                    """() => {
+                    const box = document.getElementById('grade').getBoundingClientRect();
+                    const el = document.elementFromPoint(box.left + 20, box.top + box.height / 2);
+                    return el.closest('a') ? 'link' : el.id;
+                    }"""
+                )
+        browser.close()
+    for name in _OVERLAYS:
+        assert found[name, "raw"] == "link", f"the control {name} no longer covers the grade"
+        assert found[name, "sanitised"] == "grade", f"{name}: {found[name, 'sanitised']}"
