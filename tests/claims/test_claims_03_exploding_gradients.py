@@ -161,11 +161,11 @@ def test_clipping_keeps_the_run_finite_but_sgd_learns_nothing(lesson):
     adam = sorted(run[-1] for run in values["val_loss"]["Adam, clip_norm=1"])
     why = quoted(
         lesson,
-        "gets clearly below the mean predictor in two of the three runs (about 0.11 and 0.06), "
+        "gets clearly below the mean predictor in two of the three runs (between 0.04 and 0.12), "
         "and not in the third",
     )
     assert sum(v < baseline - 0.05 for v in adam) == 2, why
-    assert abs(adam[0] - 0.06) < 0.01 and abs(adam[1] - 0.11) < 0.01, why
+    assert 0.04 <= adam[0] and adam[1] < 0.12, why
     assert adam[2] > baseline - 0.02, why
 
 
@@ -251,22 +251,25 @@ def test_gates_solve_the_task_the_rnn_does_not(lesson):
     acc, trained = lesson.values["gates_acc"], lesson.values["gates_trained"]
     why = quoted(
         lesson,
-        "The LSTM with its forget gate open solves the task in all three runs (98.8 % or more of "
-        "the new sequences right); the tanh RNN in none: two runs stay at chance (25 % and "
-        "27 %), the third reaches 50 %.",
+        "The LSTM with its forget gate open does better than the tanh RNN in each of the three "
+        "runs and solves the task in at least one (51 % or more of the new sequences right, 98 % "
+        "or more in its best run); the tanh RNN solves it in none: 25 to 50 %, near chance in "
+        "two runs.",
     )
-    assert all(round(a, 3) >= 0.988 for a in acc["LSTM, forget bias 5"]), why
-    rnn = sorted(acc["tanh RNN"])
-    assert [round(a, 2) for a in rnn] == [0.25, 0.27, 0.5], why
+    lstm, rnn = acc["LSTM, forget bias 5"], acc["tanh RNN"]
+    assert all(a > b for a, b in zip(lstm, rnn, strict=True)), why  # run by run (same seed)
+    assert min(lstm) >= 0.505 and max(lstm) >= 0.98, why
+    assert all(0.245 <= a < 0.505 for a in rnn), why
+    assert sum(a < 0.3 for a in rnn) == 2, why  # chance is 25 %
     why = quoted(lesson, "These are runs of 160 steps each, the same for both")
     assert all(n == 160 for runs in lesson.values["gates_steps"].values() for n in runs), why
     why = quoted(
         lesson,
-        "after training the LSTM's first step still receives 4 to 15 % of the last step's "
-        "gradient, the RNN's between $10^{-16}$ and $3 \\cdot 10^{-5}$ of it",
+        "after training the LSTM's first step still receives 0.2 % or more of the last step's "
+        "gradient, the RNN's at most $3 \\cdot 10^{-5}$ of it",
     )
-    assert all(0.035 <= r < 0.155 for r in trained["LSTM, forget bias 5"]), why
-    assert all(1e-16 <= r < 3e-5 for r in trained["tanh RNN"]), why
+    assert all(r >= 0.002 for r in trained["LSTM, forget bias 5"]), why
+    assert all(r < 3e-5 for r in trained["tanh RNN"]), why
 
 
 def test_summary_of_normalisation_and_gates(lesson):
@@ -284,11 +287,16 @@ def test_summary_of_normalisation_and_gates(lesson):
     why = quoted(
         lesson,
         "with the gate open (bias 5) a third to a half reaches step 1, and the LSTM learns to "
-        "remember the first symbol (98.8 % or more in three runs) where the tanh RNN does not "
-        "(25 to 50 %)",
+        "remember the first symbol better than the tanh RNN in every run (51 % or more, 98 % or "
+        "more in its best run, against 25 to 50 %)",
     )
     assert all(0.3 <= r <= 0.5 for r in at_init["LSTM, forget bias 5"]), why
-    assert all(round(a, 3) >= 0.988 for a in lesson.values["gates_acc"]["LSTM, forget bias 5"]), why
-    assert all(0.245 <= a < 0.505 for a in lesson.values["gates_acc"]["tanh RNN"]), why
+    lstm, rnn = (
+        lesson.values["gates_acc"]["LSTM, forget bias 5"],
+        lesson.values["gates_acc"]["tanh RNN"],
+    )
+    assert all(a > b for a, b in zip(lstm, rnn, strict=True)), why
+    assert min(lstm) >= 0.505 and max(lstm) >= 0.98, why
+    assert all(0.245 <= a < 0.505 for a in rnn), why
     why = quoted(lesson, "With PyTorch's default forget bias the LSTM's gradient vanishes too")
     assert all(r < 1e-9 for r in at_init["LSTM, forget bias 0"]), why
