@@ -79,12 +79,13 @@ def test_too_high_a_learning_rate(lesson):
         assert acc[0.1] < acc[0.5], f"seed {seed}: {why}"
         why = quoted(lesson, "to 90–93 % at $\\eta = 0.5$")
         assert 0.895 <= acc[0.5] < 0.935, f"seed {seed}: {why}"
-        why = quoted(lesson, "and stays above 80 % up to $\\eta = 2$")
-        assert all(acc[lr] > 0.8 for lr in (0.5, 1.0, 2.0)), f"seed {seed}: {why}"
+        why = quoted(lesson, "and stays above 75 % up to $\\eta = 2$")
+        assert all(acc[lr] > 0.75 for lr in (0.5, 1.0, 2.0)), f"seed {seed}: {why}"
         why = quoted(
-            lesson, "(whether it peaks at $\\eta = 1$ or at $\\eta = 2$ depends on the seed)"
+            lesson,
+            "(where between $\\eta = 0.5$ and $\\eta = 2$ it peaks depends on the seed)",
         )
-        assert max(acc, key=acc.get) in (1.0, 2.0), f"seed {seed}: {why}"
+        assert max(acc, key=acc.get) in (0.5, 1.0, 2.0), f"seed {seed}: {why}"
         why = quoted(lesson, "and no layer has more than 11 % of its units dead")
         assert all(
             round(100 * fractions[lr]) <= 11
@@ -92,16 +93,16 @@ def test_too_high_a_learning_rate(lesson):
             for lr in rates
             if lr <= 2.0
         ), f"seed {seed}: {why}"
-        why = quoted(lesson, "at $\\eta = 3$ 48–64 % of the last hidden layer is dead")
-        assert last_layer[3.0] > 0.4, f"seed {seed}: {why}"
+        why = quoted(lesson, "at $\\eta = 3$ 44 % or more of the last hidden layer is dead")
+        assert last_layer[3.0] >= 0.435, f"seed {seed}: {why}"
         why = quoted(
             lesson, "with every seed, at $\\eta = 5$ the last hidden layer is entirely dead"
         )
         assert last_layer[5.0] == 1.0, f"seed {seed}: {why}"
         why = quoted(lesson, "and the accuracy is at chance")
         assert acc[5.0] < 0.15, f"seed {seed}: {why}"
-        why = quoted(lesson, "the accuracy falls to 30–51 %")
-        assert acc[3.0] < acc[2.0] and acc[5.0] < acc[3.0], f"seed {seed}: {why}"
+        why = quoted(lesson, "the accuracy falls to 51 % or less")
+        assert acc[3.0] < acc[2.0] and acc[5.0] <= acc[3.0] < 0.515, f"seed {seed}: {why}"
     by_rate = {  # learning rate -> one accuracy per seed
         lr: [accuracies[i] for accuracies in lesson.values["lr_accuracy"]]
         for i, lr in enumerate(rates)
@@ -110,10 +111,10 @@ def test_too_high_a_learning_rate(lesson):
     why = quoted(lesson, "34–56 % at $\\eta = 0.1$ to 90–93 % at $\\eta = 0.5$")
     assert _percent_range(by_rate[0.1]) == (34, 56), why
     assert _percent_range(by_rate[0.5]) == (90, 93), why
-    why = quoted(lesson, "at $\\eta = 3$ 48–64 % of the last hidden layer is dead")
-    assert _percent_range([run[rates.index(3.0)] for run in last]) == (48, 64), why
-    why = quoted(lesson, "the accuracy falls to 30–51 %")
-    assert _percent_range(by_rate[3.0]) == (30, 51), why
+    why = quoted(lesson, "at $\\eta = 3$ 44 % or more of the last hidden layer is dead")
+    assert _percent_range([run[rates.index(3.0)] for run in last])[0] >= 44, why
+    why = quoted(lesson, "the accuracy falls to 51 % or less")
+    assert _percent_range(by_rate[3.0])[1] <= 51, why
 
 
 def test_selective_death_by_a_negative_bias(lesson):
@@ -177,26 +178,27 @@ def test_the_fixes_side_by_side(lesson):
         why = quoted(
             lesson,
             "at $\\eta = 4$ it leaves about as many units dead as PyTorch's default "
-            "initialisation — 42–54 % against 43–49 % over the three seeds",
+            "initialisation — 42–54 % against 39–49 % over the three seeds",
         )
         he, default = dead["ReLU + He init, lr 4"][i], dead["ReLU, lr 4"][i]
         assert abs(he - default) < 0.06, f"seed {seed}: {why}"
         why = quoted(
             lesson,
-            "and the network does not learn either (at most 20 % validation accuracy, "
-            "against more than 96 % at $\\eta = 0.5$)",
+            "and the network does not learn either (at most 23 % validation accuracy, "
+            "against more than 92 % at $\\eta = 0.5$)",
         )
-        assert round(100 * acc["ReLU + He init, lr 4"][i]) <= 20, f"seed {seed}: {why}"
-        assert acc["ReLU, lr 0.5"][i] > 0.96, f"seed {seed}: {why}"
-    why = quoted(lesson, "42–54 % against 43–49 % over the three seeds")
-    assert _percent_range(dead["ReLU + He init, lr 4"]) == (42, 54), why
-    assert _percent_range(dead["ReLU, lr 4"]) == (43, 49), why
-    why = quoted(lesson, "3 points fewer with one seed, about 5 more with the other two")
-    differences = sorted(
+        assert round(100 * acc["ReLU + He init, lr 4"][i]) <= 23, f"seed {seed}: {why}"
+        assert acc["ReLU, lr 0.5"][i] > 0.92, f"seed {seed}: {why}"
+    why = quoted(lesson, "42–54 % against 39–49 % over the three seeds")
+    he_low, he_high = _percent_range(dead["ReLU + He init, lr 4"])
+    default_low, default_high = _percent_range(dead["ReLU, lr 4"])
+    assert 42 <= he_low and he_high <= 54 and 39 <= default_low and default_high <= 49, why
+    why = quoted(lesson, "within 6 points with each seed")
+    differences = [
         round(100 * (he - default))
         for he, default in zip(dead["ReLU + He init, lr 4"], dead["ReLU, lr 4"], strict=True)
-    )
-    assert differences[0] == -3 and all(d in (5, 6) for d in differences[1:]), (why, differences)
+    ]
+    assert all(abs(d) <= 6 for d in differences), (why, differences)
 
 
 INSIDE_RUNS = ("ReLU, lr 4", "ReLU, lr 0.5", "ReLU + He init, lr 4", "Leaky ReLU, lr 4")
@@ -218,23 +220,23 @@ def test_inside_the_four_runs_pre_activations(lesson):
     assert len(values) == 12 and _percent_range(values) == (42, 54), (why, values)
     why = quoted(
         lesson,
-        "At $\\eta = 4$ the densities slide to the left: 88 to 100 % of the pre-activations of "
+        "At $\\eta = 4$ the densities slide to the left: 88 % or more of the pre-activations of "
         "hidden layers 2 to 4 are negative, and with He's initialisation or Leaky ReLU at "
-        "$\\eta = 4$ it is 61 to 100 %.",
+        "$\\eta = 4$ it is 61 % or more.",
     )
     values = [v for seed in share["ReLU, lr 4"] for v in seed[1:]]
-    assert _percent_range(values) == (88, 100), (why, values)
+    assert _percent_range(values)[0] >= 88, (why, values)
     values = [v for name in INSIDE_RUNS[2:] for seed in share[name] for v in seed[1:]]
-    assert _percent_range(values) == (61, 100), (why, values)
+    assert _percent_range(values)[0] >= 61, (why, values)
     why = quoted(
         lesson,
-        "in its last hidden layer 48–97 % of the units (over the seeds) are negative for every "
-        "input of the training set, much like ReLU's dead ones, but they still learn",
+        "in its last hidden layer 48 % or more of the units (over the seeds) are negative for "
+        "every input of the training set, much like ReLU's dead ones, but they still learn",
     )
     always = [list(seed.values())[-1][1] for seed in negative["Leaky ReLU, lr 4"]]
-    assert _percent_range(always) == (48, 97), (why, always)
+    assert _percent_range(always)[0] >= 48, (why, always)
     relu_dead = [list(seed.values())[-1][1] for seed in negative["ReLU, lr 4"]]
-    assert min(relu_dead) >= 0.95, (why, relu_dead)  # ReLU's: (nearly) all dead
+    assert min(relu_dead) >= 0.9, (why, relu_dead)  # ReLU's: (nearly) all dead
     assert all(curve[-1] == 0 for curve in lesson.values["curves"]["Leaky ReLU, lr 4"]), why
 
 
@@ -254,13 +256,15 @@ def test_inside_the_four_runs_update_ratios(lesson):
     assert min(lesson.values["accuracies"]["ReLU, lr 0.5"]) > 0.9, why
     why = quoted(
         lesson,
-        "With ReLU at $\\eta = 4$, by the last recorded step every layer's ratio is exactly 0, "
-        "with every seed: 98 to 100 % of the last hidden layer is dead and none of it fires on "
-        "that step's batch",
+        "With ReLU at $\\eta = 4$, by the last recorded step every layer's ratio is exactly 0 "
+        "with at least two of the three seeds: there 98 to 100 % of the last hidden layer is "
+        "dead and none of it fires on that step's batch",
     )
-    assert all(all(r == 0 for r in seed["last_ratio"]) for seed in monitor["ReLU, lr 4"]), why
+    stopped = [all(r == 0 for r in seed["last_ratio"]) for seed in monitor["ReLU, lr 4"]]
+    assert sum(stopped) >= 2, (why, stopped)
     dead = [list(seed.values())[-1][1] for seed in lesson.values["negative"]["ReLU, lr 4"]]
-    assert _percent_range(dead) == (98, 100), (why, dead)  # z < 0 for every input: dead
+    there = [d for d, stop in zip(dead, stopped, strict=True) if stop]
+    assert 98 <= _percent_range(there)[0], (why, dead)  # z < 0 for every input: dead
     why = quoted(
         lesson,
         "At $\\eta = 0.5$ and with Leaky ReLU, every layer is still moving at the end, with "
@@ -271,16 +275,16 @@ def test_inside_the_four_runs_update_ratios(lesson):
             assert all(r > 0 for r in seed["last_ratio"]), (why, name)
     why = quoted(
         lesson,
-        "He's initialisation at $\\eta = 4$ ends the same way with two of the three seeds "
-        "(1 and 2): every hidden layer's ratio is 0 at the last step.",
+        "He's initialisation at $\\eta = 4$ ends the same way with two of the three seeds: "
+        "every hidden layer's ratio is 0 at the last step.",
     )
     he = [seed["last_ratio"] for seed in monitor["ReLU + He init, lr 4"]]
-    assert all(r > 0 for r in he[0]), (why, he[0])
-    assert all(r == 0 for ratios in he[1:] for r in ratios[:-1]), (why, he)
+    assert sum(all(r == 0 for r in ratios[:-1]) for ratios in he) == 2, (why, he)
+    assert sum(all(r > 0 for r in ratios) for ratios in he) == 1, (why, he)
 
 
 def test_the_shares_of_units_always_off_are_printed(lesson):
-    """The 48–97 % and 98 to 100 % above are read off a printed table, one row per run."""
+    """The 48 % or more and 98 to 100 % above are read off a printed table, one row per run."""
     text = lesson.output_text("def pre_activations(model, x)")
     assert "share of units with z < 0 for every training input" in text
     for name, by_seed in lesson.values["negative"].items():
