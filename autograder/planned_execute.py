@@ -5,6 +5,7 @@ kernel's outputs bounded (``BoundedExecute``, the grader's)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import nbformat
@@ -25,12 +26,40 @@ MARKUP_MIMES = frozenset(
 )
 
 
+#: markup's tags, and its formatting ones (b, i, a, ...) that an HTML parser re-opens in
+#: every following block while they stay open: 1000 open <b id=i> and 30,000 <p> (250 kB)
+#: made an 8.5 GB, 500 MB page in the sanitiser (red team). At these bounds: ~7 MB, ~150 MB
+MAX_MARKUP_TAGS = 10_000
+MAX_MARKUP_FORMATTING = 50
+_FORMATTING_TAG = re.compile(
+    r"<(a|b|big|code|em|font|i|nobr|s|small|strike|strong|tt|u)[\s/>]", re.IGNORECASE
+)
+#: nbconvert turns ANSI colour codes into HTML in time ~ codes x length of the text (a 6 MB
+#: print of 430,000 codes took minutes): past this product a notebook's text keeps no codes
+MAX_ANSI_WORK = 2 * 10**9
+_ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
+
+
+def _size(value) -> int:
+    """Characters of a value as the page would hold it; a value JSON cannot write counts
+    as too large (it is then dropped)."""
+    if isinstance(value, str):
+        return len(value)
+    try:
+        return len(json.dumps(value))
+    except (TypeError, ValueError, RecursionError):
+        return MAX_OUTPUT_CHARS + 1
+
+
 def _chars(content: dict) -> int:
+    """An output's size for people: its text, data, traceback and metadata (the page shows
+    an image's ``alt`` from its metadata: 45 MB of it passed the 40 MB bound, red team)."""
     text = content.get("text", "")
     data = content.get("data", {})
     size = len(text) if isinstance(text, str) else 0
     if isinstance(data, dict):
-        size += sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in data.values())
+        size += sum(_size(v) for v in data.values())
+    size += _size(content.get("metadata") or {})
     return size + len(str(content.get("traceback", "")))
 
 
@@ -82,7 +111,9 @@ class BoundedExecute(PlannedExecute):
     (no points); a report never arrives as an update."""
 
     def preprocess(self, *args, **kwargs):
-        self._chars = {"output": 0, "report": 0, "markup": 0}
+        self._chars = dict.fromkeys(
+            ("output", "report", "markup", "tags", "formatting", "ansi", "texts"), 0
+        )
         self._reports_in: dict[int, int] = {}
         self._noted: set[str] = set()
         self._cell = None
@@ -105,11 +136,22 @@ class BoundedExecute(PlannedExecute):
             return msg
         markup = {k: data[k] for k in MARKUP_MIMES & data.keys()}
         self._chars["markup"] += _chars({"data": markup}) * copies
-        if self._chars["markup"] <= MAX_MARKUP_CHARS:
+        for value in markup.values():
+            text = value if isinstance(value, str) else ""
+            self._chars["tags"] += text.count("<") * copies
+            self._chars["formatting"] += len(_FORMATTING_TAG.findall(text)) * copies
+        if (
+            self._chars["markup"] <= MAX_MARKUP_CHARS
+            and self._chars["tags"] <= MAX_MARKUP_TAGS
+            and self._chars["formatting"] <= MAX_MARKUP_FORMATTING
+        ):
             return msg
         kept = {k: v for k, v in data.items() if k not in MARKUP_MIMES}
         kept.setdefault("text/plain", "[markup left out of the feedback page]")
-        note = f"[the grader left out HTML/SVG/markdown beyond {MAX_MARKUP_CHARS // 2**10} kB]\n"
+        note = (
+            f"[the grader left out HTML/SVG/markdown beyond {MAX_MARKUP_CHARS // 2**10} kB, "
+            f"{MAX_MARKUP_TAGS} tags or {MAX_MARKUP_FORMATTING} formatting tags]\n"
+        )
         self._note(outs, "markup", note)
         return {**msg, "content": {**msg["content"], "data": kept}}
 
@@ -146,4 +188,28 @@ class BoundedExecute(PlannedExecute):
             note = f"[the grader dropped output beyond {MAX_OUTPUT_CHARS // 2**20} MB]\n"
             self._note(outs, "output", note)
             return None
-        return super().output(outs, self._without_markup(outs, msg), display_id, cell_index)
+        msg = self._without_markup(outs, self._without_ansi(outs, msg))
+        return super().output(outs, msg, display_id, cell_index)
+
+    def _without_ansi(self, outs, msg):
+        """``msg`` with its stream text or traceback counted (codes, characters), and without
+        ANSI codes once codes x characters of the notebook's texts pass MAX_ANSI_WORK."""
+        content = msg.get("content", {})
+        text, traceback = content.get("text"), content.get("traceback")
+        parts = [text] if isinstance(text, str) else []
+        if isinstance(traceback, list):
+            parts += [line for line in traceback if isinstance(line, str)]
+        for part in parts:
+            self._chars["ansi"] += part.count("\x1b")
+            self._chars["texts"] += len(part)
+        if self._chars["ansi"] * self._chars["texts"] <= MAX_ANSI_WORK:
+            return msg
+        self._note(outs, "ansi", "[the grader left out colour codes: too many for the page]\n")
+        plain = dict(content)
+        if isinstance(text, str):
+            plain["text"] = _ANSI.sub("", text).replace("\x1b", "")
+        if isinstance(traceback, list):
+            plain["traceback"] = [
+                _ANSI.sub("", t).replace("\x1b", "") if isinstance(t, str) else t for t in traceback
+            ]
+        return {**msg, "content": plain}

@@ -102,3 +102,53 @@ def test_markup_beyond_its_bound_keeps_only_its_text(monkeypatch):
     assert "text/html" in first and "text/html" not in second, (first.keys(), second.keys())
     assert "".join(second["text/plain"]) == "divs"
     assert _text(cell).count("[the grader left out HTML/SVG/markdown beyond") == 1
+
+
+def test_output_metadata_counts_against_the_bound(monkeypatch):
+    """Red team: an image's ``alt`` in its metadata (the page shows it) is not text or data:
+    45 MB of it, twice, made a 90 MB page past the 40 MB bound."""
+    monkeypatch.setattr(planned_execute, "MAX_OUTPUT_CHARS", 10_000)
+    monkeypatch.setattr(planned_execute, "PlannedExecute", planned_execute.BoundedExecute)
+    show = "display({'text/plain': 'img'}, metadata={'text/plain': {'alt': 'A' * 6000}}, raw=True)"
+    nb = _notebook(f"{show}\n{show}")
+    (cell,) = execute(nb, skip=set(), timeout=60)["cells"]
+    assert len(_data(cell)) == 1, "the second output's metadata passed the bound"
+    assert _text(cell).count("[the grader dropped output beyond") == 1
+
+
+def test_markup_with_too_many_tags_or_open_formatting_keeps_only_its_text(monkeypatch):
+    """Red team: 1000 open <b id=i> and 30,000 <p> (250 kB, under the size bound) made the
+    sanitiser build an 8.5 GB, 500 MB page: every <p> re-opens every open <b>. Tags and
+    formatting tags are bounded per notebook too."""
+    monkeypatch.setattr(planned_execute, "PlannedExecute", planned_execute.BoundedExecute)
+    for bomb, bound in (
+        ("''.join(f'<b id={i}>' for i in range(60))", "MAX_MARKUP_FORMATTING"),
+        ("'<p>x</p>' * 6000", "MAX_MARKUP_TAGS"),
+    ):
+        nb = _notebook(
+            "display({'text/html': '<p>ok</p>', 'text/plain': 'ok'}, raw=True)\n"
+            f"display({{'text/html': {bomb}, 'text/plain': 'bomb'}}, raw=True)"
+        )
+        (cell,) = execute(nb, skip=set(), timeout=60)["cells"]
+        first, second = _data(cell)
+        assert "text/html" in first and "text/html" not in second, bound
+        assert "".join(second["text/plain"]) == "bomb"
+        assert "formatting tags]" in _text(cell), bound
+
+
+def test_colour_codes_past_their_bound_are_left_out_of_the_text(monkeypatch):
+    """Red team: nbconvert turns ANSI codes into HTML in time ~ codes x length: a 6 MB print
+    of 430,000 codes held a worker for minutes. Past MAX_ANSI_WORK the codes go, the text
+    stays; a traceback keeps its codes while under the bound."""
+    monkeypatch.setattr(planned_execute, "MAX_ANSI_WORK", 10**7)
+    monkeypatch.setattr(planned_execute, "PlannedExecute", planned_execute.BoundedExecute)
+    nb = _notebook(
+        "print('\\x1b[31mred\\x1b[0m')",
+        "print('\\x1b[38;2;1;2;3mx' * 3000)",
+        "print('\\x1b[32mgreen\\x1b[0m')",
+    )
+    cells = execute(nb, skip=set(), timeout=60)["cells"]
+    assert "\x1b[31mred" in _text(cells[0])  # under the bound: kept
+    assert "\x1b" not in _text(cells[1]) and "x" * 3000 in _text(cells[1])
+    assert "\x1b" not in _text(cells[2]) and "green" in _text(cells[2])
+    assert "[the grader left out colour codes" in _text(cells[1])
