@@ -84,17 +84,42 @@ def _id_chars(name: str) -> str:
     return "".join(out)
 
 
+#: letters that show as nothing (Hangul fillers): "honest" + one of them looks like "honest"
+_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+#: scripts that one name may mix (Japanese writes kanji with kana; Korean, hangul with hanja)
+_EAST_ASIAN = frozenset({"CJK", "HIRAGANA", "KATAKANA", "HANGUL", "KATAKANA-HIRAGANA"})
+
+
+def _script(ch: str) -> str | None:
+    """A letter's script, as the first word of its Unicode name (LATIN, CYRILLIC, ...)."""
+    if not ch.isalpha():
+        return None
+    word = unicodedata.name(ch, "UNKNOWN").split(" ")[0]
+    return "EAST ASIAN" if word in _EAST_ASIAN else word
+
+
+def _looks_like_another(name: str) -> bool:
+    """Whether ``name`` could show as another student's: letters that NFKC folds into other
+    ones (fullwidth ｈ, mathematical 𝗁, long ſ), invisible letters, or letters of two
+    scripts (Cyrillic о among Latin ones, red team). Such a name keeps its letters and gets
+    a hash, so that the two rows differ where people read them."""
+    if unicodedata.normalize("NFKC", name) != name or _INVISIBLE_LETTERS & set(name):
+        return True
+    return len({script for ch in name if (script := _script(ch))}) > 1
+
+
 def safe_student_id(name: str, hash_length: int = 8) -> str:
     """A student id nbgrader, file systems and spreadsheets accept, readable, in any script.
 
     Letters and digits of any script and ``_.@+-`` are kept, anything else becomes ``_``;
-    at most MAX_ID_BYTES of it are kept. When that changed the name at all, ``~`` and a hash
-    of the original name follow, so that two distinct names never give the same id.
+    at most MAX_ID_BYTES of it are kept. When that changed the name at all, or the name could
+    show as another (``_looks_like_another``), ``~`` and a hash of the original name follow,
+    so that two distinct names never give the same id nor two ids that read alike.
     """
     cleaned = _id_chars(unicodedata.normalize("NFC", name.strip()))
     cleaned = cleaned.lstrip("._-+@").rstrip("._")
     cleaned = _truncate_utf8(cleaned, MAX_ID_BYTES).rstrip("._")
-    if cleaned and cleaned == name:
+    if cleaned and cleaned == name and not _looks_like_another(cleaned):
         return cleaned
     return f"{cleaned or 'student'}{_HASH_SEPARATOR}{name_hash(name, hash_length)}"
 
