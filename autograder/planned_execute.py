@@ -102,6 +102,35 @@ class PlannedExecute(nbgrader.preprocessors.Execute):
                 type(self).phases["setup_cell"] = time.perf_counter() - now
 
 
+def _is_count(value) -> bool:
+    return value is None or (type(value) is int and value >= 0)
+
+
+def _keep_valid(cell) -> None:
+    """What a kernel sent that is not a valid notebook (red team: an ``execution_count``
+    that is an HTML string made the graded notebook unwritable, a grader_error) is dropped:
+    a forged count becomes None, and outputs that still fail nbformat's schema are replaced
+    by a note. Nothing a kernel sends stops its own grading."""
+    if not _is_count(cell.get("execution_count")):
+        cell.execution_count = None
+    for out in cell.get("outputs", []):
+        if "execution_count" in out and not _is_count(out["execution_count"]):
+            out["execution_count"] = None
+    if _valid(cell):
+        return
+    kept = [out for out in cell.outputs if _valid({**cell, "outputs": [out]})]
+    note = "[the grader dropped outputs that are not valid notebook outputs]\n"
+    cell.outputs = [*kept, nbformat.v4.new_output("stream", name="stderr", text=note)]
+
+
+def _valid(cell) -> bool:
+    try:
+        nbformat.validate(nbformat.v4.new_notebook(cells=[nbformat.from_dict(cell)]))
+    except nbformat.ValidationError:
+        return False
+    return True
+
+
 class BoundedExecute(PlannedExecute):
     """The grader's Execute (``PlannedExecute``), with the kernel's outputs bounded, so that
     no kernel makes the grader hold gigabytes: outputs for people beyond MAX_OUTPUT_CHARS
@@ -121,7 +150,10 @@ class BoundedExecute(PlannedExecute):
 
     def preprocess_cell(self, cell, resources, index):
         self._cell = cell  # where a note on a dropped update goes
-        return super().preprocess_cell(cell, resources, index)
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        if cell.cell_type == "code":
+            _keep_valid(cell)
+        return cell, resources
 
     def _note(self, outs, what: str, text: str) -> None:
         if what not in self._noted:  # say so once
@@ -182,14 +214,25 @@ class BoundedExecute(PlannedExecute):
                 out = nbformat.v4.new_output("display_data", data={REPORT_MIME: "too large"})
                 outs.append(out)
                 return out
-            return super().output(outs, msg, display_id, cell_index)
+            return self._valid_output(outs, msg, display_id, cell_index)
         self._chars["output"] += size
         if self._chars["output"] > MAX_OUTPUT_CHARS:
             note = f"[the grader dropped output beyond {MAX_OUTPUT_CHARS // 2**20} MB]\n"
             self._note(outs, "output", note)
             return None
         msg = self._without_markup(outs, self._without_ansi(outs, msg))
-        return super().output(outs, msg, display_id, cell_index)
+        return self._valid_output(outs, msg, display_id, cell_index)
+
+    def _valid_output(self, outs, msg, display_id, cell_index):
+        """nbclient's output, or None (with a note) when it is not a valid notebook output:
+        nbclient raises then, and the unit was a grader_error (red team: a forged message
+        whose execution_count was an HTML string)."""
+        try:
+            return super().output(outs, msg, display_id, cell_index)
+        except nbformat.ValidationError:
+            note = "[the grader dropped outputs that are not valid notebook outputs]\n"
+            self._note(outs, "invalid", note)
+            return None
 
     def _without_ansi(self, outs, msg):
         """``msg`` with its stream text or traceback counted (codes, characters), and without

@@ -152,3 +152,27 @@ def test_colour_codes_past_their_bound_are_left_out_of_the_text(monkeypatch):
     assert "\x1b" not in _text(cells[1]) and "x" * 3000 in _text(cells[1])
     assert "\x1b" not in _text(cells[2]) and "green" in _text(cells[2])
     assert "[the grader left out colour codes" in _text(cells[1])
+
+
+def test_outputs_that_are_not_valid_notebook_outputs_are_dropped_not_fatal(monkeypatch):
+    """Red team: a forged message whose execution_count was an HTML string made the graded
+    notebook fail nbformat's schema, and the unit a grader_error. Such outputs are dropped
+    with a note, the cell's valid outputs stay, and the notebook is written."""
+    monkeypatch.setattr(planned_execute, "PlannedExecute", planned_execute.BoundedExecute)
+    forge = (
+        "_p = get_ipython().display_pub\n"
+        "print('kept')\n"
+        "_m = _p.session.msg('execute_result', {'data': {'text/plain': 'x'}, 'metadata': {},"
+        " 'execution_count': '<a href=x>1</a>'}, parent=_p.parent_header)\n"
+        "_p.session.send(_p.pub_socket, _m, ident=_p.topic)\n"
+        "_m = _p.session.msg('display_data', {'data': {'not a mime type': 1}, 'metadata': {}},"
+        " parent=_p.parent_header)\n"
+        "_p.session.send(_p.pub_socket, _m, ident=_p.topic)"
+    )
+    nb = _notebook(forge, "print('after')")
+    executed = execute(nb, skip=set(), timeout=60)
+    nbformat.validate(nbformat.from_dict(executed))
+    first, second = executed["cells"]
+    assert "kept" in _text(first) and "after" in _text(second)
+    assert "[the grader dropped outputs that are not valid notebook outputs]" in _text(first)
+    assert [o.get("execution_count") for o in first["outputs"]].count("<a href=x>1</a>") == 0
