@@ -272,7 +272,7 @@ def _declarations_css(items: Iterable) -> str:
     """Declarations that run, fetch and move nothing (``_moves_or_paints_out``, as in a
     stylesheet: a class of the page's own sheets must not lay a student's box over it)."""
     kept = [
-        f"{d.name}: {tinycss2.serialize(d.value).strip()}" + (" !important" if d.important else "")
+        f"{d.name}: {_value_css(d.value)}" + (" !important" if d.important else "")
         for d in items
         if d.type == "declaration"
         and d.lower_name not in _BAD_CSS_PROPERTIES
@@ -280,6 +280,18 @@ def _declarations_css(items: Iterable) -> str:
         and not _moves_or_paints_out(d, inline=False)
     ]
     return "; ".join(kept)
+
+
+def _value_css(tokens: list) -> str:
+    """A declaration's value without its surrounding whitespace tokens. Not str.strip(): an
+    escaped whitespace (bootstrap's IE hack ``4px \\9``) serialises as a backslash and a tab,
+    and stripping the tab left a backslash that escaped the rule's closing brace."""
+    start, end = 0, len(tokens)
+    while start < end and tokens[start].type in ("whitespace", "comment"):
+        start += 1
+    while end > start and tokens[end - 1].type in ("whitespace", "comment"):
+        end -= 1
+    return tinycss2.serialize(tokens[start:end])
 
 
 def _safe(tokens: Iterable) -> bool:

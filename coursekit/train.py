@@ -166,7 +166,8 @@ def fit(
             known = None
             if monitor is not None:
                 monitor.record()
-                known = monitor.grad_norms_now()
+                if isinstance(monitor, GradientMonitor):  # not an object of one's own
+                    known = monitor.grad_norms_now()
             if clip_norm is not None:
                 norm = float(nn.utils.clip_grad_norm_(params, clip_norm))
             else:

@@ -588,3 +588,10 @@ def test_no_output_covers_the_grade_when_the_page_is_opened_in_chromium(tmp_path
     for name in _OVERLAYS:
         assert found[name, "raw"] == "link", f"the control {name} no longer covers the grade"
         assert found[name, "sanitised"] == "grade", f"{name}: {found[name, 'sanitised']}"
+
+
+def test_a_value_ending_in_an_escape_does_not_swallow_the_next_rule():
+    """Bootstrap's IE hack ``margin-top: 4px \\9`` as a rule's last declaration: stripping
+    the escaped tab left a backslash that escaped the rule's closing brace."""
+    css = clean_stylesheet(".r {position: absolute; margin-top: 4px \\9} p {color: red}")
+    assert css.endswith("\np {color: red}") and clean_stylesheet(css) == css

@@ -208,3 +208,19 @@ def test_bad_arguments(digits, kwargs, message):
 def test_bad_data():
     with pytest.raises(ValueError, match="data must be a coursekit.data.DataSplit"):
         train.fit(models.mlp(64, 8, 1, 10), [1, 2], progress=False)
+
+
+def test_fit_takes_any_object_with_record_as_its_monitor(digits):
+    """A monitor of one's own needs only ``record()`` (lesson 06's runs wrap the monitor)."""
+
+    class Counting:
+        calls = 0
+
+        def record(self):
+            self.calls += 1
+
+    mon = Counting()
+    h = train.fit(
+        models.mlp(64, 8, 1, 10), digits, epochs=1, batch_size=512, monitor=mon, progress=False
+    )
+    assert mon.calls == len(h.step_loss) == len(h.grad_norm)
