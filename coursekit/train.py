@@ -113,7 +113,9 @@ def fit(
     - clip_norm: if set, gradients are clipped to this global L2 norm before each step.
     - weight_decay: L2 penalty: ``weight_decay * w`` is added to every parameter's gradient
       before the optimizer's step (torch's ``weight_decay``; for adam, not AdamW's decoupled one).
-    - monitor: a GradientMonitor (already entered) to ``record()`` every step.
+    - monitor: a GradientMonitor (already entered) to ``record()`` every step; on a step
+      it records, the total gradient norm is taken from its per-layer norms (not twice the
+      same work). Any object with a ``record()`` method will do.
     - progress: a progress bar over epochs (text in a notebook, never a widget; never
       while nbgrader executes).
     - seed: fixes the order of the mini-batches.
