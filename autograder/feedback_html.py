@@ -79,11 +79,11 @@ def sanitize_feedback(html: str) -> str:
         url_schemes=set(URL_SCHEMES),
         strip_comments=True,
     )
-    raised = clean_stylesheet(RAISED_SCRIPTS)
+    own = clean_stylesheet(OWN_SHEET)
     sheets = [clean_stylesheet(css) for css in head.styles]
     # ours last, once (a page sanitised again has it already)
-    styles = "".join(f"<style>\n{css}\n</style>\n" for css in sheets if css != raised)
-    styles += f"<style>\n{raised}\n</style>\n"
+    styles = "".join(f"<style>\n{css}\n</style>\n" for css in sheets if css != own)
+    styles += f"<style>\n{own}\n</style>\n"
     return (
         "<!DOCTYPE html>\n<html>\n<head>\n"
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
@@ -158,8 +158,17 @@ _PAINTING_OUT = frozenset(
     {"z-index", "filter", "text-shadow", "box-shadow", "box-reflect", "outline-offset"}
     | {"border-image-outset", "border-image", "mask-border-outset", "position"}
 )
-#: what the sheets' ``sup {position: relative; top: -0.5em}`` did, without an offset
-RAISED_SCRIPTS = "sub { vertical-align: sub } sup { vertical-align: super }"
+#: the page's own sheet, last: sup and sub raised without an offset (what the template's
+#: ``sup {position: relative; top: -0.5em}`` did); the grade summary at the top above
+#: everything (no output may have a z-index: red team, a flex item overflowing upwards drew
+#: a link and a fake score over it); an output's or a markdown cell's overflow clipped to
+#: its own box (a 8000 px glyph on a zero line height spills 4000 px up)
+OWN_SHEET = (
+    "sub { vertical-align: sub } sup { vertical-align: super }\n"
+    "body > .container > .panel:first-child > .panel-heading"
+    " { position: relative; z-index: 2147483647; background-color: #f5f5f5 }\n"
+    ".output_subarea, .text_cell_render { overflow: auto }"
+)
 _VENDOR_PREFIX = re.compile(r"^-(webkit|moz|ms|o)-")
 
 

@@ -200,6 +200,7 @@ class BoundedExecute(PlannedExecute):
             note = f"[the grader dropped output beyond {MAX_OUTPUT_CHARS // 2**20} MB]\n"
             self._note(outs, "output", note)
             return
+        msg = self._without_ansi(outs, msg, max(places, 1))
         super()._update_display_id(display_id, self._without_markup(outs, msg, max(places, 1)))
 
     def output(self, outs, msg, display_id, cell_index):
@@ -234,23 +235,28 @@ class BoundedExecute(PlannedExecute):
             self._note(outs, "invalid", note)
             return None
 
-    def _without_ansi(self, outs, msg):
-        """``msg`` with its stream text or traceback counted (codes, characters), and without
-        ANSI codes once codes x characters of the notebook's texts pass MAX_ANSI_WORK."""
+    def _without_ansi(self, outs, msg, copies: int = 1):
+        """``msg`` with its stream text, traceback or text/plain data counted (codes,
+        characters), and without ANSI codes once codes x characters of the notebook's texts
+        pass MAX_ANSI_WORK."""
         content = msg.get("content", {})
         text, traceback = content.get("text"), content.get("traceback")
-        parts = [text] if isinstance(text, str) else []
+        data = content.get("data") if isinstance(content.get("data"), dict) else {}
+        plain_data = data.get("text/plain")  # the page converts its codes too (red team)
+        parts = [t for t in (text, plain_data) if isinstance(t, str)]
         if isinstance(traceback, list):
             parts += [line for line in traceback if isinstance(line, str)]
         for part in parts:
-            self._chars["ansi"] += part.count("\x1b")
-            self._chars["texts"] += len(part)
+            self._chars["ansi"] += part.count("\x1b") * copies
+            self._chars["texts"] += len(part) * copies
         if self._chars["ansi"] * self._chars["texts"] <= MAX_ANSI_WORK:
             return msg
         self._note(outs, "ansi", "[the grader left out colour codes: too many for the page]\n")
         plain = dict(content)
         if isinstance(text, str):
             plain["text"] = _ANSI.sub("", text).replace("\x1b", "")
+        if isinstance(plain_data, str):
+            plain["data"] = {**data, "text/plain": _ANSI.sub("", plain_data).replace("\x1b", "")}
         if isinstance(traceback, list):
             plain["traceback"] = [
                 _ANSI.sub("", t).replace("\x1b", "") if isinstance(t, str) else t for t in traceback

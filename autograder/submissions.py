@@ -98,12 +98,33 @@ def _script(ch: str) -> str | None:
     return "EAST ASIAN" if word in _EAST_ASIAN else word
 
 
+#: Cyrillic and Greek letters that look like Latin ones: a name made of them only
+#: ("асе") reads as a Latin one ("ace")
+_LATIN_LOOK_ALIKES = frozenset("аеорсухіјѕһԁԛԝѵАВЕКМНОРСТХІЈЅԌԚԜαβεικνορτυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ")
+#: clicks that look like l, | and ! (Latin Extended-B)
+_LATIN_ODD = frozenset("\u01c0\u01c1\u01c2\u01c3")
+
+
+def _odd_latin(ch: str) -> bool:
+    """A Latin letter outside the alphabets names are written in (Latin-1, Extended-A and
+    -B, Vietnamese's): small capitals ᴏ ꜱ ʜ, IPA ɑ, clicks ǀ look like other letters."""
+    code = ord(ch)
+    common = code < 0x250 or 0x1E00 <= code < 0x1F00
+    return _script(ch) == "LATIN" and (not common or ch in _LATIN_ODD)
+
+
 def _looks_like_another(name: str) -> bool:
     """Whether ``name`` could show as another student's: letters that NFKC folds into other
-    ones (fullwidth ｈ, mathematical 𝗁, long ſ), invisible letters, or letters of two
-    scripts (Cyrillic о among Latin ones, red team). Such a name keeps its letters and gets
-    a hash, so that the two rows differ where people read them."""
+    ones (fullwidth ｈ, mathematical 𝗁, long ſ), invisible letters, letters of two scripts
+    (Cyrillic о among Latin ones), uncommon Latin letters (small capitals), a name made only
+    of Cyrillic or Greek letters that look Latin, digits other than 0-9 (red team). Such a
+    name keeps its letters and gets a hash, so that the rows differ where people read them."""
     if unicodedata.normalize("NFKC", name) != name or _INVISIBLE_LETTERS & set(name):
+        return True
+    if any(_odd_latin(ch) or (ch.isdigit() and not ch.isascii()) for ch in name):
+        return True
+    letters = [ch for ch in name if ch.isalpha()]
+    if letters and all(ch in _LATIN_LOOK_ALIKES for ch in letters):
         return True
     return len({script for ch in name if (script := _script(ch))}) > 1
 

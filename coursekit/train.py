@@ -66,8 +66,8 @@ def total_grad_norm(params: list[nn.Parameter], known: dict[int, float] | None) 
     """‖grad‖ over every parameter with a gradient, as ``nn.utils.get_total_norm`` gives it.
 
     ``known``: per-parameter norms a monitor has just computed (keyed by ``id``), used
-    instead of norming those gradients a second time (on a deep net, torch's norm of every
-    gradient costs about 6 % of a step: many vanishing gradients' squares are subnormal).
+    instead of norming those gradients a second time (on the 50-layer net, torch's norm of
+    every gradient takes about 0.5 ms: many vanishing gradients' squares are subnormal).
     """
     if not known:
         return float(nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]))

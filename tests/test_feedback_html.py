@@ -555,6 +555,16 @@ _OVERLAYS = {
     "transform": f'<a id="evil" {_EVIL}; transform: translateY(-3000px)">x</a>',
     # opacity below 1 paints the link above the flow, as a positioned box is
     "negative-margin": f'<a id="evil" {_EVIL}; margin-top: -3000px; opacity: 0.99">x</a>',
+    # red team, second round: a flex item overflowing a zero-height column upwards, and a
+    # glyph 8000 px tall on a zero line height
+    "flex-overflow": (
+        '<div style="display: flex; flex-direction: column; justify-content: flex-end;'
+        f' height: 0"><a id="evil" {_EVIL}; flex: none; background: #fff">x</a></div>'
+    ),
+    "tall-glyph": (
+        '<div style="line-height: 0; font-size: 8000px"><a id="evil" href="https://evil.example/"'
+        ' style="background: #fff">&#9608;</a></div>'
+    ),
 }
 
 
@@ -566,13 +576,19 @@ def test_no_output_covers_the_grade_when_the_page_is_opened_in_chromium(tmp_path
 
     from tests.test_browser import CHROMIUM_ARGS, _chromium
 
-    top = '<h1 id="grade">Score: 0 / 36</h1><div style="height: 2000px">answers</div>'
+    # as nbgrader's page: the summary heads the first panel, outputs sit in output_subarea
+    top = (
+        '<div class="container"><div class="panel panel-default"><div class="panel-heading">'
+        '<h4 id="grade">Score: 0 / 36</h4></div><div class="panel-body">'
+        '<div style="height: 2000px">answers</div><div class="output_subarea">{}</div>'
+        "</div></div></div>"
+    )
     found = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1000, "height": 800})
         for name, overlay in _OVERLAYS.items():
-            raw = _page(top + overlay, head=f"<style>{_MODAL_SHEET}</style>")
+            raw = _page(top.format(overlay), head=f"<style>{_MODAL_SHEET}</style>")
             for kind, html in (("raw", raw), ("sanitised", sanitize_feedback(raw))):
                 path = tmp_path / f"{name}-{kind}.html"
                 path.write_text(html, encoding="utf-8")

@@ -146,8 +146,11 @@ def test_colour_codes_past_their_bound_are_left_out_of_the_text(monkeypatch):
         "print('\\x1b[31mred\\x1b[0m')",
         "print('\\x1b[38;2;1;2;3mx' * 3000)",
         "print('\\x1b[32mgreen\\x1b[0m')",
+        "display({'text/plain': '\\x1b[33myellow\\x1b[0m'}, raw=True)",  # the page converts it too
     )
     cells = execute(nb, skip=set(), timeout=60)["cells"]
+    (shown,) = _data(cells[3])
+    assert "".join(shown["text/plain"]) == "yellow"
     assert "\x1b[31mred" in _text(cells[0])  # under the bound: kept
     assert "\x1b" not in _text(cells[1]) and "x" * 3000 in _text(cells[1])
     assert "\x1b" not in _text(cells[2]) and "green" in _text(cells[2])
