@@ -161,11 +161,12 @@ _PAINTING_OUT = frozenset(
 #: the page's own sheet, last: sup and sub raised without an offset (what the template's
 #: ``sup {position: relative; top: -0.5em}`` did); the grade summary at the top above
 #: everything (no output may have a z-index: red team, a flex item overflowing upwards drew
-#: a link and a fake score over it); an output's or a markdown cell's overflow clipped to
+#: a link and a fake score over it; first of their kind, so that markup closing the page's
+#: </div>s cannot make a second one); an output's or a markdown cell's overflow clipped to
 #: its own box (a 8000 px glyph on a zero line height spills 4000 px up)
 OWN_SHEET = (
     "sub { vertical-align: sub } sup { vertical-align: super }\n"
-    "body > .container > .panel:first-child > .panel-heading"
+    "body > div.container:first-of-type > .panel:first-child > .panel-heading:first-child"
     " { position: relative; z-index: 2147483647; background-color: #f5f5f5 }\n"
     ".output_subarea, .text_cell_render { overflow: auto }"
 )
