@@ -40,6 +40,11 @@ MAX_ANSI_WORK = 2 * 10**9
 _ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
 
 
+def _without_codes(text: str) -> str:
+    """``text`` without ANSI codes (and any stray escape character)."""
+    return _ANSI.sub("", text).replace("\x1b", "")
+
+
 def _size(value) -> int:
     """Characters of a value as the page would hold it; a value JSON cannot write counts
     as too large (it is then dropped)."""
@@ -254,11 +259,9 @@ class BoundedExecute(PlannedExecute):
         self._note(outs, "ansi", "[the grader left out colour codes: too many for the page]\n")
         plain = dict(content)
         if isinstance(text, str):
-            plain["text"] = _ANSI.sub("", text).replace("\x1b", "")
+            plain["text"] = _without_codes(text)
         if isinstance(plain_data, str):
-            plain["data"] = {**data, "text/plain": _ANSI.sub("", plain_data).replace("\x1b", "")}
+            plain["data"] = {**data, "text/plain": _without_codes(plain_data)}
         if isinstance(traceback, list):
-            plain["traceback"] = [
-                _ANSI.sub("", t).replace("\x1b", "") if isinstance(t, str) else t for t in traceback
-            ]
+            plain["traceback"] = [_without_codes(t) if isinstance(t, str) else t for t in traceback]
         return {**msg, "content": plain}
