@@ -213,13 +213,14 @@ def _extract(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
 
 
 def _entry_parts(filename: str) -> list[str]:
-    """The folders and file name of a zip entry; none when the name starts at the root or
-    holds a '..' or '.' part. Such a name is never an LMS export's: ``mallory/../ann/x``
-    would put mallory's file in ann's folder, or a file beside the student folders."""
+    """The folders and file name of a zip entry (``.`` parts, as some tools write
+    ``./ann/x``, left out); none when the name starts at the root or holds a '..' part.
+    Such a name is never an LMS export's: ``mallory/../ann/x`` would put mallory's file in
+    ann's folder, or a file beside the student folders."""
     parts = filename.split("/")
-    if filename.startswith("/") or any(part in ("..", ".") for part in parts):
+    if filename.startswith("/") or ".." in parts:
         return []
-    return [part for part in parts if part]
+    return [part for part in parts if part not in ("", ".")]
 
 
 def unpack(archive: Path, into: Path) -> Path:

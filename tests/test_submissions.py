@@ -95,11 +95,13 @@ def test_a_zip_entry_cannot_reach_another_students_folder_or_the_class(tmp_path)
         zf.writestr("/abs/honest/03_exploding_gradients.ipynb", "x")
         zf.writestr("honest/04_dead_relu.ipynb", "first")
         zf.writestr("honest/04_dead_relu.ipynb", "second")
+        zf.writestr("./honest/05_dropout.ipynb", "as some tools name it")
     out = unpack(archive, tmp_path / "out")
     assert sorted(p.name for p in out.iterdir()) == ["honest", "mallory"]
     assert sorted(p.name for p in (out / "honest").iterdir()) == [
         "01_backprop.ipynb",
         "04_dead_relu.ipynb",
+        "05_dropout.ipynb",
     ]
     assert (out / "honest" / "01_backprop.ipynb").read_text() == "solved"
     assert (out / "honest" / "04_dead_relu.ipynb").read_text() == "first"
