@@ -2,6 +2,8 @@
 
 import pytest
 
+from coursekit import mystery
+from coursekit.checks import CheckFailed
 from tests.lesson_harness import LessonCells, standard_tests
 
 pytestmark = pytest.mark.diagnosis
@@ -243,3 +245,17 @@ def test_the_judge_names_an_unknown_kind():
     with pytest.raises(CheckFailed, match="is not what is wrong with run A"):
         QUESTIONS["06_diagnosis"]["q_run_a"]("vanishing")
     QUESTIONS["06_diagnosis"]["q_run_a"](" lr_too_low ")  # spaces forgiven by the judge
+
+
+def test_the_judge_fails_a_repair_with_the_visible_checks_message():
+    """One message for a repair that falls short, from ``mystery.not_repaired``: what the
+    visible check prints is what the grader's feedback says."""
+    from autograder.judge.answers import QUESTIONS
+
+    with pytest.raises(CheckFailed) as failed:
+        QUESTIONS["06_diagnosis"]["repair_b"]({"clip_norm": 1.0})  # eases the symptom only
+    accuracies = mystery.repaired("B", {"clip_norm": 1.0})
+    assert (
+        str(failed.value)
+        == f"repair_b: {mystery.not_repaired('B', {'clip_norm': 1.0}, accuracies)}"
+    )

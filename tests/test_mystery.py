@@ -114,3 +114,13 @@ def test_repaired_gives_one_accuracy_per_seed_and_zero_when_it_diverges(capsys):
     assert capsys.readouterr().out == "", "fit's note on a diverged run leaked"
     accuracies = mystery.repaired("A", {"lr": 0.1})
     assert all(0.8 < a <= 1.0 for a in accuracies), accuracies  # plain SGD at 0.1: it learns
+
+
+def test_not_repaired_says_why_in_the_words_of_the_check_and_the_judge():
+    threshold = mystery.REPAIR_THRESHOLD
+    assert mystery.not_repaired("B", {"clip_norm": 1.0}, [threshold, 0.97]) is None
+    why = mystery.not_repaired("B", {"clip_norm": 1.0}, [0.112, 0.9])
+    epochs = mystery.settings("B")["epochs"]
+    assert why.startswith("run B with {'clip_norm': 1.0} reaches 11.2%, 90.0% validation")
+    assert f"below {threshold * 100:.0f} %" in why and "(seeds 0, 1)" in why, why
+    assert f"not repaired within the run's {epochs} epochs" in why, why

@@ -12,11 +12,6 @@ from coursekit import mystery
 from coursekit.checks import CheckFailed
 
 LESSON = "06_diagnosis"
-#: The validation accuracy a repaired run must reach with every seed of REPAIR_SEEDS
-#: (both broken runs stay below 0.12; the repairs of the lesson's solution reach 0.91 or
-#: more; some changes that act on the cause fall short within the budget: run D with
-#: batch normalisation alone, 0.77 and 0.86).
-REPAIR_THRESHOLD = 0.85
 
 # digest("06_diagnosis", "q_run_<x>", <the fault>) for each mystery run
 _RUNS = {
@@ -57,15 +52,9 @@ def _repair_judge(run: str):
             accuracies = mystery.repaired(run, answer)
         except (ValueError, TypeError) as exc:  # a repair is data from an untrusted kernel
             raise CheckFailed(f"{name}: {exc}") from None
-        if min(accuracies) < REPAIR_THRESHOLD:
-            reached = ", ".join(f"{a:.1%}" for a in accuracies)
-            raise CheckFailed(
-                f"{name} = {answer}: run {run} repaired reaches {reached} validation accuracy "
-                f"(seeds {mystery.REPAIR_SEEDS}), below {REPAIR_THRESHOLD:.0%}: not repaired "
-                f"within the run's {mystery.settings(run)['epochs']} epochs (a change that only "
-                "eases a symptom never gets there; one that acts on the cause may need a second "
-                "setting)"
-            )
+        problem = mystery.not_repaired(run, answer, accuracies)
+        if problem is not None:
+            raise CheckFailed(f"{name}: {problem}")
 
     judge.__name__ = name
     return judge
