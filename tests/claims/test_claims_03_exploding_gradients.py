@@ -120,7 +120,7 @@ def test_spectral_radius_above_one_is_not_enough(lesson):
     why = quoted(
         lesson,
         "At $\\rho = 2$ it **explodes**, growing with every extra step: at $T = 40$ the first "
-        "step's gradient is $10^4$ to $10^6$ times the last one's.",
+        "step's gradient is between $10^4$ and $10^7$ times the last one's.",
     )
     growing = lesson.values["through_time"]["ρ = 2.0"]
     assert all(b > a for a, b in zip(growing, growing[1:], strict=False)), why
@@ -181,7 +181,7 @@ def test_normalisation_forwards_and_backwards(lesson):
             assert all(0.5 < s < 0.7 for s in run["spread"]), (why, key)
     why = quoted(
         lesson,
-        "the plain network's activations grow to $10^8$ (20 layers) or overflow to `nan` "
+        "the plain network's activations grow past $10^8$ (20 layers) or overflow to `nan` "
         "(50 layers)",
     )
     assert 1e8 <= runs["20|normal(0.5)|none"]["spread"][1] < 1e9, why
@@ -247,29 +247,37 @@ def test_gates_at_initialisation(lesson):
     assert all(r < 1 for r in lesson.values["rnn_radius"]), why
 
 
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
 def test_gates_solve_the_task_the_rnn_does_not(lesson):
+    """The claims hold for averages and seed-by-seed comparisons, not single runs: tried on
+    the Intel and AMD processors the course is tested on and on this one with the initial
+    weights perturbed by 1e-6 to 1e-4 (relative; six draws), the LSTM's mean was 0.70 to
+    0.99, the RNN's 0.27 to 0.44, the LSTM's best run 0.94 or more, its trained ratio
+    0.0021 or more, and an RNN run below 30 % had a ratio of at most 8.1e-5."""
     acc, trained = lesson.values["gates_acc"], lesson.values["gates_trained"]
+    lstm, rnn = acc["LSTM, forget bias 5"], acc["tanh RNN"]
     why = quoted(
         lesson,
-        "The LSTM with its forget gate open does better than the tanh RNN in each of the three "
-        "runs and solves the task in at least one (51 % or more of the new sequences right, 98 % "
-        "or more in its best run); the tanh RNN solves it in none: 25 to 50 %, near chance in "
-        "two runs.",
+        "With every seed the LSTM with its forget gate open does better than the tanh RNN: on "
+        "average it gets two thirds or more of the new sequences right, the RNN less than half "
+        "(printed above), and in its best run the LSTM learns the task (90 % or more).",
     )
-    lstm, rnn = acc["LSTM, forget bias 5"], acc["tanh RNN"]
     assert all(a > b for a, b in zip(lstm, rnn, strict=True)), why  # run by run (same seed)
-    assert min(lstm) >= 0.505 and max(lstm) >= 0.98, why
-    assert all(0.245 <= a < 0.505 for a in rnn), why
-    assert sum(a < 0.3 for a in rnn) == 2, why  # chance is 25 %
+    assert _mean(lstm) >= 2 / 3 and _mean(rnn) < 0.5 and max(lstm) >= 0.9, why
     why = quoted(lesson, "These are runs of 160 steps each, the same for both")
     assert all(n == 160 for runs in lesson.values["gates_steps"].values() for n in runs), why
     why = quoted(
         lesson,
-        "after training the LSTM's first step still receives 0.2 % or more of the last step's "
-        "gradient, the RNN's at most $3 \\cdot 10^{-5}$ of it",
+        "after training the LSTM's first step still receives 0.1 % or more of the last step's "
+        "gradient, while in each run where the RNN stays near chance (below 30 %) its first step "
+        "receives at most $10^{-4}$ of it.",
     )
-    assert all(r >= 0.002 for r in trained["LSTM, forget bias 5"]), why
-    assert all(r < 3e-5 for r in trained["tanh RNN"]), why
+    assert all(r >= 0.001 for r in trained["LSTM, forget bias 5"]), why
+    near_chance = [r for r, a in zip(trained["tanh RNN"], rnn, strict=True) if a < 0.3]
+    assert near_chance and all(r <= 1e-4 for r in near_chance), (why, trained, rnn)
 
 
 def test_summary_of_normalisation_and_gates(lesson):
@@ -287,8 +295,8 @@ def test_summary_of_normalisation_and_gates(lesson):
     why = quoted(
         lesson,
         "with the gate open (bias 5) a third to a half reaches step 1, and the LSTM learns to "
-        "remember the first symbol better than the tanh RNN in every run (51 % or more, 98 % or "
-        "more in its best run, against 25 to 50 %)",
+        "remember the first symbol better than the tanh RNN in every run (two thirds or more on "
+        "average, against less than half)",
     )
     assert all(0.3 <= r <= 0.5 for r in at_init["LSTM, forget bias 5"]), why
     lstm, rnn = (
@@ -296,7 +304,6 @@ def test_summary_of_normalisation_and_gates(lesson):
         lesson.values["gates_acc"]["tanh RNN"],
     )
     assert all(a > b for a, b in zip(lstm, rnn, strict=True)), why
-    assert min(lstm) >= 0.505 and max(lstm) >= 0.98, why
-    assert all(0.245 <= a < 0.505 for a in rnn), why
+    assert _mean(lstm) >= 2 / 3 and _mean(rnn) < 0.5, why
     why = quoted(lesson, "With PyTorch's default forget bias the LSTM's gradient vanishes too")
     assert all(r < 1e-9 for r in at_init["LSTM, forget bias 0"]), why
