@@ -30,6 +30,44 @@ MARKER = "CLAIMS-JSON:"
 REPO = Path(__file__).resolve().parents[2]
 #: where ``make site`` keeps executed masters (autograder.site), filled by these executions
 SITE_CACHE = REPO / "build" / "site-cache"
+#: "<size>:<draw>", e.g. "1e-6:1": every model ``coursekit.models`` builds has its floating
+#: parameters multiplied by 1 + size * N(0, 1) (noise drawn from ``draw`` and the model's own
+#: initial weights, so that two runs built alike stay alike): a stand-in for another processor,
+#: whose arithmetic differs in the last bits (bench/claims_robustness.py)
+PERTURB_ENV = "GF_CLAIMS_PERTURB"
+_PERTURB_CELL = """
+import zlib as _zlib
+
+import torch as _torch
+from coursekit import models as _models
+
+
+def _perturbed(build):
+    def perturbed_build(*args, **kwargs):
+        model = build(*args, **kwargs)
+        params = [p for p in model.parameters() if p.is_floating_point()]
+        key = _zlib.crc32(params[0].detach().numpy().tobytes()) if params else 0
+        generator = _torch.Generator().manual_seed({draw} * 100_003 + key)
+        with _torch.no_grad():
+            for p in params:
+                p.mul_(1 + {size} * _torch.randn(p.shape, generator=generator, dtype=p.dtype))
+        return model
+
+    return perturbed_build
+
+
+for _name in ("mlp", "rnn", "recurrent"):
+    setattr(_models, _name, _perturbed(getattr(_models, _name)))
+"""
+
+
+def perturbation() -> tuple[float, int] | None:
+    """(size, draw) from ``GF_CLAIMS_PERTURB``, or None (the lessons as they are)."""
+    value = os.environ.get(PERTURB_ENV)
+    if not value:
+        return None
+    size, draw = value.split(":")
+    return float(size), int(draw)
 
 
 @dataclass
@@ -95,6 +133,10 @@ def _execute_master(lesson: str, read_back: str, timeout: int = 600) -> Executed
     path = Course().master(lesson)
     nb = nbformat.read(path, as_version=4)
     lesson_cells = len(nb.cells)
+    perturbed = perturbation()
+    if perturbed is not None:
+        size, draw = perturbed
+        nb.cells.insert(0, nbformat.v4.new_code_cell(_PERTURB_CELL.format(size=size, draw=draw)))
     nb.cells.append(
         nbformat.v4.new_code_cell(
             read_back + f"\nimport json as _json\nprint({MARKER!r} + _json.dumps(claims_out))"
@@ -114,6 +156,10 @@ def _execute_master(lesson: str, read_back: str, timeout: int = 600) -> Executed
         start = time.perf_counter()
         client.execute(env={**os.environ, **KERNEL_ENV})
         seconds = time.perf_counter() - start
+    if perturbed is not None:
+        failure = [o for o in nb.cells[0].outputs if o.output_type == "error"]
+        assert not failure, f"the perturbation cell failed: {failure}"
+        nb.cells.pop(0)
     errors = [
         f"cell {i}: {out.ename}: {out.evalue}"
         for i, cell in enumerate(nb.cells[:lesson_cells])
@@ -129,9 +175,10 @@ def _execute_master(lesson: str, read_back: str, timeout: int = 600) -> Executed
         failure = [o for o in nb.cells[-1].outputs if o.output_type == "error"]
         raise RuntimeError(f"the read-back cell printed no claims: {failure or text!r}")
     nb.cells.pop()
-    # the site's build (tests/test_site.py, later in the run) reads this execution instead of
-    # executing the master once more: same master, coursekit and kernel settings
-    store_execution(nb, cached_execution(SITE_CACHE, lesson, path))
+    if perturbed is None:
+        # the site's build (tests/test_site.py, later in the run) reads this execution instead
+        # of executing the master once more: same master, coursekit and kernel settings
+        store_execution(nb, cached_execution(SITE_CACHE, lesson, path))
     return Executed(lesson, nb, json.loads(match.group(1)), seconds, errors)
 
 

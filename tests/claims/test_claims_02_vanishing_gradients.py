@@ -300,15 +300,18 @@ def test_what_the_spread_of_the_seeds_shows(lesson):
         assert max(r["ratio"]) / min(r["ratio"]) < 2, (why, name, r["ratio"])
     why = quoted(
         lesson,
-        "and the accuracies by at most three points, except ReLU + He, which is still climbing "
-        "steeply at the end of the budget and moves by up to 6 points, but stays below 90 % with "
-        "both seeds.",
+        "and the accuracies of the networks that learn well or not at all by at most four points.",
     )
     spread = {name: max(r["val_acc"]) - min(r["val_acc"]) for name, r in runs.items()}
-    assert spread.pop("ReLU + He init") < 0.065, (why, spread)
-    assert max(spread.values()) < 0.03, (why, spread)
+    del spread["ReLU + He init"]
+    assert max(spread.values()) < 0.04, (why, spread)
+    why = quoted(
+        lesson,
+        "ReLU + He is another matter: on this budget it is in the middle of its climb, below 90 % "
+        "with both seeds,",
+    )
     for curve in runs["ReLU + He init"]["val_acc_per_epoch"]:
-        assert curve[-1] > curve[-2] and curve[-1] < 0.9, (why, curve)
+        assert 0.2 < curve[-1] < 0.9 and max(curve) - curve[0] > 0.1, (why, curve)
     why = quoted(
         lesson,
         "The ranking of the eight networks does not change (the four at chance, within two "
@@ -359,7 +362,8 @@ def test_each_fix_alone_and_in_pairs(lesson, seed):
         "than the others (below 90 %).",
     )
     for name in ("ReLU + He init", "tanh + Xavier init"):
-        assert 0.1 < runs[name]["ratio"] < 10 and runs[name]["val_acc"] > 0.5, (why, name)
+        # learns: from chance (10 %) to more than twice it (ReLU + He ends mid-climb)
+        assert 0.1 < runs[name]["ratio"] < 10 and runs[name]["val_acc"] > 0.2, (why, name)
     for name in ("ReLU", "tanh, default init"):  # "ReLU, default init" is the run "ReLU"
         assert runs[name]["val_acc"] < 0.15, (why, name)
     assert runs["ReLU + He init"]["val_acc"] < 0.9, why

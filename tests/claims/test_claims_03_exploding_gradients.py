@@ -161,11 +161,13 @@ def test_clipping_keeps_the_run_finite_but_sgd_learns_nothing(lesson):
     adam = sorted(run[-1] for run in values["val_loss"]["Adam, clip_norm=1"])
     why = quoted(
         lesson,
-        "gets clearly below the mean predictor in two of the three runs (between 0.04 and 0.12), "
+        "gets clearly below the mean predictor in two of the three runs (between 0.02 and 0.14), "
         "and not in the third",
     )
-    assert sum(v < baseline - 0.05 for v in adam) == 2, why
-    assert 0.04 <= adam[0] and adam[1] < 0.12, why
+    # clearly: at least 0.04 below 0.187 (a fifth); perturbed by 1e-6 the two runs ended 0.025
+    # to 0.138 (bench/claims_robustness.py), on Intel about 0.06 and 0.11
+    assert sum(v < baseline - 0.04 for v in adam) == 2, why
+    assert 0.02 <= adam[0] and adam[1] < 0.14, why
     assert adam[2] > baseline - 0.02, why
 
 

@@ -98,16 +98,18 @@ def test_too_high_a_learning_rate(lesson):
             for lr in rates
             if lr <= 2.0
         ), f"seed {seed}: {why}"
-        why = quoted(lesson, "at $\\eta = 3$ 44 % or more of the last hidden layer is dead")
-        assert last_layer[3.0] >= 0.435, f"seed {seed}: {why}"
+        why = quoted(lesson, "at $\\eta = 3$ a fifth or more of the last hidden layer is dead")
+        assert last_layer[3.0] >= 0.195, f"seed {seed}: {why}"
         why = quoted(
-            lesson, "with every seed, at $\\eta = 5$ the last hidden layer is entirely dead"
+            lesson,
+            "with every seed, at $\\eta = 5$ nearly all of the last hidden layer is dead (98 % or "
+            "more)",
         )
-        assert last_layer[5.0] == 1.0, f"seed {seed}: {why}"
+        assert last_layer[5.0] >= 0.975, f"seed {seed}: {why}"
         why = quoted(lesson, "and the accuracy is at chance")
         assert acc[5.0] < 0.15, f"seed {seed}: {why}"
-        why = quoted(lesson, "the accuracy falls to 51 % or less")
-        assert acc[3.0] < acc[2.0] and acc[5.0] <= acc[3.0] < 0.515, f"seed {seed}: {why}"
+        why = quoted(lesson, "the accuracy falls below what $\\eta = 2$ reached, to 70 % or less")
+        assert acc[3.0] < acc[2.0] and acc[5.0] <= acc[3.0] < 0.705, f"seed {seed}: {why}"
     by_rate = {  # learning rate -> one accuracy per seed
         lr: [accuracies[i] for accuracies in lesson.values["lr_accuracy"]]
         for i, lr in enumerate(rates)
@@ -116,10 +118,10 @@ def test_too_high_a_learning_rate(lesson):
     why = quoted(lesson, "34–56 % at $\\eta = 0.1$ to about 90–93 % at $\\eta = 0.5$")
     assert _percent_range(by_rate[0.1]) == (34, 56), why
     assert _percent_range(by_rate[0.5]) == (90, 93), why
-    why = quoted(lesson, "at $\\eta = 3$ 44 % or more of the last hidden layer is dead")
-    assert _percent_range([run[rates.index(3.0)] for run in last])[0] >= 44, why
-    why = quoted(lesson, "the accuracy falls to 51 % or less")
-    assert _percent_range(by_rate[3.0])[1] <= 51, why
+    why = quoted(lesson, "at $\\eta = 3$ a fifth or more of the last hidden layer is dead")
+    assert _percent_range([run[rates.index(3.0)] for run in last])[0] >= 20, why
+    why = quoted(lesson, "to 70 % or less")
+    assert _percent_range(by_rate[3.0])[1] <= 70, why
 
 
 def test_selective_death_by_a_negative_bias(lesson):
@@ -202,27 +204,17 @@ def test_the_fixes_side_by_side(lesson):
         why = quoted(
             lesson,
             "at $\\eta = 4$ it leaves about as many units dead as PyTorch's default "
-            "initialisation — 42–54 % against 39–49 % over the three seeds",
+            "initialisation — roughly half of them with either, 39 to 57 % over the three seeds",
         )
-        he, default = dead["ReLU + He init, lr 4"][i], dead["ReLU, lr 4"][i]
-        assert abs(he - default) < 0.06, f"seed {seed}: {why}"
+        for name in ("ReLU + He init, lr 4", "ReLU, lr 4"):
+            assert 0.385 <= dead[name][i] < 0.575, f"seed {seed}: {why} ({name})"
         why = quoted(
             lesson,
-            "and the network does not learn either (at most 23 % validation accuracy, "
+            "and the network does not learn either (at most 30 % validation accuracy, "
             "against more than 92 % at $\\eta = 0.5$)",
         )
-        assert round(100 * acc["ReLU + He init, lr 4"][i]) <= 23, f"seed {seed}: {why}"
+        assert acc["ReLU + He init, lr 4"][i] <= 0.30, f"seed {seed}: {why}"
         assert acc["ReLU, lr 0.5"][i] > 0.92, f"seed {seed}: {why}"
-    why = quoted(lesson, "42–54 % against 39–49 % over the three seeds")
-    he_low, he_high = _percent_range(dead["ReLU + He init, lr 4"])
-    default_low, default_high = _percent_range(dead["ReLU, lr 4"])
-    assert 42 <= he_low and he_high <= 54 and 39 <= default_low and default_high <= 49, why
-    why = quoted(lesson, "within 6 points with each seed")
-    differences = [
-        round(100 * (he - default))
-        for he, default in zip(dead["ReLU + He init, lr 4"], dead["ReLU, lr 4"], strict=True)
-    ]
-    assert all(abs(d) <= 6 for d in differences), (why, differences)
 
 
 INSIDE_RUNS = ("ReLU, lr 4", "ReLU, lr 0.5", "ReLU + He init, lr 4", "Leaky ReLU, lr 4")
@@ -238,29 +230,31 @@ def test_inside_the_four_runs_pre_activations(lesson):
     why = quoted(
         lesson,
         "At $\\eta = 0.5$ about half of each hidden layer's pre-activations are negative "
-        "(42–54 % in every layer, with every seed), as in a healthy ReLU layer.",
+        "(40–55 % in every layer, with every seed), as in a healthy ReLU layer.",
     )
     values = [v for seed in share["ReLU, lr 0.5"] for v in seed]
-    assert len(values) == 12 and _percent_range(values) == (42, 54), (why, values)
+    low, high = _percent_range(values)
+    assert len(values) == 12 and 40 <= low and high <= 55, (why, values)
     why = quoted(
         lesson,
         "At $\\eta = 4$ the densities slide to the left: 88 % or more of the pre-activations of "
         "hidden layers 2 to 4 are negative, and with He's initialisation or Leaky ReLU at "
-        "$\\eta = 4$ it is 61 % or more.",
+        "$\\eta = 4$ it is half or more.",
     )
     values = [v for seed in share["ReLU, lr 4"] for v in seed[1:]]
     assert _percent_range(values)[0] >= 88, (why, values)
     values = [v for name in INSIDE_RUNS[2:] for seed in share[name] for v in seed[1:]]
-    assert _percent_range(values)[0] >= 61, (why, values)
+    assert min(values) >= 0.5, (why, values)
     why = quoted(
         lesson,
-        "in its last hidden layer 48 % or more of the units (over the seeds) are negative for "
-        "every input of the training set, much like ReLU's dead ones, but they still learn",
+        "in its last hidden layer a quarter or more of the units (how many depends on the seed) "
+        "are negative for every input of the training set, much like ReLU's dead ones, but they "
+        "still learn",
     )
     always = [list(seed.values())[-1][1] for seed in negative["Leaky ReLU, lr 4"]]
-    assert _percent_range(always)[0] >= 48, (why, always)
+    assert min(always) >= 0.25 and max(always) - min(always) > 0.1, (why, always)
     relu_dead = [list(seed.values())[-1][1] for seed in negative["ReLU, lr 4"]]
-    assert min(relu_dead) >= 0.9, (why, relu_dead)  # ReLU's: (nearly) all dead
+    assert min(relu_dead) >= 0.85, (why, relu_dead)  # ReLU's: (nearly) all dead
     assert all(curve[-1] == 0 for curve in lesson.values["curves"]["Leaky ReLU, lr 4"]), why
 
 
@@ -299,16 +293,15 @@ def test_inside_the_four_runs_update_ratios(lesson):
             assert all(r > 0 for r in seed["last_ratio"]), (why, name)
     why = quoted(
         lesson,
-        "He's initialisation at $\\eta = 4$ ends the same way with two of the three seeds: "
-        "every hidden layer's ratio is 0 at the last step.",
+        "He's initialisation at $\\eta = 4$ may end the same way (whether it does depends on the "
+        "seed, and on the processor",
     )
-    he = [seed["last_ratio"] for seed in monitor["ReLU + He init, lr 4"]]
-    assert sum(all(r == 0 for r in ratios[:-1]) for ratios in he) == 2, (why, he)
-    assert sum(all(r > 0 for r in ratios) for ratios in he) == 1, (why, he)
+    he_acc = lesson.values["accuracies"]["ReLU + He init, lr 4"]
+    assert max(he_acc) <= 0.30, (why, he_acc)  # "it learns no better (section 5)"
 
 
 def test_the_shares_of_units_always_off_are_printed(lesson):
-    """The 48 % or more and 98 to 100 % above are read off a printed table, one row per run."""
+    """The quarter or more and 98 to 100 % above are read off a printed table, one row per run."""
     text = lesson.output_text("def pre_activations(model, x)")
     assert "share of units with z < 0 for every training input" in text
     for name, by_seed in lesson.values["negative"].items():

@@ -60,12 +60,18 @@ def test_each_rate_up_to_0_8_beats_the_one_below_in_every_seed(lesson):
     why = quoted(
         lesson,
         "each rate up to $0.8$ beats the one below it in every seed — the ranges printed above "
-        "do not overlap: no dropout 67–70 %, $p = 0.2$ 71–73 %, $p = 0.5$ 77–80 %, $p = 0.8$ 90 %.",
+        "do not overlap: no dropout 67–70 %, $p = 0.2$ 71–73 %, $p = 0.5$ 77–80 %, $p = 0.8$ about "
+        "90 %.",
     )
     finals = {p: _final(lesson, "val_acc", p) for p in (0.0, 0.2, 0.5, 0.8)}
     for low, high in ((0.0, 0.2), (0.2, 0.5), (0.5, 0.8)):
         assert min(finals[high]) > max(finals[low]), (why, low, high)
-    stated = {0.0: (0.665, 0.705), 0.2: (0.705, 0.735), 0.5: (0.765, 0.805), 0.8: (0.895, 0.905)}
+    stated = {
+        0.0: (0.665, 0.705),
+        0.2: (0.705, 0.735),
+        0.5: (0.765, 0.805),
+        0.8: (0.89, 0.91),
+    }  # about 90 %: a point either way
     for p, (low, high) in stated.items():
         assert all(low <= acc < high for acc in finals[p]), (why, p, finals[p])
 
@@ -128,7 +134,8 @@ def test_three_regularisers_against_none(lesson):
         lesson,
         "Without regularisation the network ends at 67–70 % on validation. Each of the three "
         "regularisers lifts it by more than 15 points in every seed: dropout ($p = 0.8$) ends at "
-        "90 %, weight decay $0.05$ at 87 %, and early stopping keeps weights worth 88–92 %.",
+        "about 90 %, weight decay $0.05$ at about 87 %, and early stopping keeps weights worth "
+        "88–92 %.",
     )
     none = _final(lesson, "val_acc", 0.0)
     assert all(0.665 <= acc < 0.705 for acc in none), (why, none)
@@ -139,8 +146,8 @@ def test_three_regularisers_against_none(lesson):
     }
     for name, accs in regularised.items():
         assert all(a - b > 0.15 for a, b in zip(accs, none, strict=True)), (why, name, accs)
-    assert all(0.895 <= a < 0.905 for a in regularised["dropout"]), why
-    assert all(0.865 <= a < 0.875 for a in regularised["weight decay"]), why
+    assert all(0.89 <= a <= 0.91 for a in regularised["dropout"]), why  # about: a point
+    assert all(0.86 <= a <= 0.88 for a in regularised["weight decay"]), why
     assert all(0.875 <= a < 0.925 for a in regularised["early stopping"]), why
 
 
@@ -162,10 +169,10 @@ def test_regularisers_keep_training_accuracy_near_the_right_labels(lesson):
 def test_the_strength_of_weight_decay_matters(lesson):
     why = quoted(
         lesson,
-        "$0.01$ barely helps (71–73 %), and at $0.1$ the decay overwhelms the data and the "
+        "$0.01$ barely helps (71–74 %), and at $0.1$ the decay overwhelms the data and the "
         "network underfits: about 50 % on validation and under 45 % on its own training set.",
     )
-    assert all(0.705 <= a < 0.735 for a in _decayed(lesson, "wd_val_acc", 0.01)), why
+    assert all(0.705 <= a < 0.745 for a in _decayed(lesson, "wd_val_acc", 0.01)), why
     assert all(0.45 <= a < 0.55 for a in _decayed(lesson, "wd_val_acc", 0.1)), why
     assert all(a < 0.45 for a in _decayed(lesson, "wd_train_acc", 0.1)), why
     finals = [min(_decayed(lesson, "wd_val_acc", wd)) for wd in lesson.values["weight_decays"]]
