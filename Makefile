@@ -54,6 +54,7 @@ bench: setup
 	$(BIN)/python -m bench.diagnose
 	$(BIN)/python -m bench.grading
 	$(BIN)/python -m bench.isolation
+	$(BIN)/python -m bench.claims_robustness
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-artifacts autograder/release build/site build/site-cache

@@ -8,7 +8,7 @@ relative 1e-6 (``GF_CLAIMS_PERTURB``; one draw of noise per run), a stand-in for
 processor, and reports which tests fail in which draws. A claim that fails in some draw
 should be made robust: a wider statement, an average over seeds, or a sturdier experiment.
 
-    python -m bench.claims_robustness [--draws 3] [--size 1e-6] [--out FILE.md]
+    python -m bench.claims_robustness [--draws 6] [--first 1] [--size 1e-6] [--out FILE.md]
 """
 
 from __future__ import annotations
@@ -63,7 +63,10 @@ def failures(size: float, draw: int) -> tuple[dict[str, str], int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--draws", type=int, default=6)
+    parser.add_argument(
+        "--first", type=int, default=1, help="the first draw (draws first, first + 1, ...)"
+    )
     parser.add_argument("--size", type=float, default=1e-6)
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "claims_robustness.md"
@@ -72,7 +75,8 @@ def main() -> None:
     start = time.perf_counter()
     by_draw = {}
     tests = 0
-    for draw in range(1, args.draws + 1):
+    draws = range(args.first, args.first + args.draws)
+    for draw in draws:
         by_draw[draw], tests = failures(args.size, draw)
         print(f"draw {draw}: {len(by_draw[draw])} of {tests} claims tests failed", flush=True)
     fragile = sorted({name for found in by_draw.values() for name in found})
@@ -81,13 +85,15 @@ def main() -> None:
         "",
         describe(),
         "",
-        f"The claims tests ({tests} tests, {len(CLAIMS)} lessons) run {args.draws} times, each "
+        f"The claims tests ({tests} tests, {len(CLAIMS)} lessons) run {args.draws} times (draws "
+        f"{draws[0]} to {draws[-1]}), each "
         f"time with the parameters of every model `coursekit.models` builds multiplied by "
         f"1 + {args.size:g} × N(0, 1) (one draw of noise per run): a stand-in for another "
         "processor, whose arithmetic differs in the last bits. A test that fails in some "
         "draw asserts a sentence that holds for this machine's exact numbers only.",
         "",
-        f"`python -m bench.claims_robustness --draws {args.draws} --size {args.size:g}`, "
+        f"`python -m bench.claims_robustness --draws {args.draws} --first {args.first} "
+        f"--size {args.size:g}`, "
         f"{(time.perf_counter() - start) / 60:.0f} minutes.",
         "",
     ]

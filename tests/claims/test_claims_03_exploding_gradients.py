@@ -153,22 +153,22 @@ def test_clipping_keeps_the_run_finite_but_sgd_learns_nothing(lesson):
     sgd = [run[-1] for run in values["val_loss"]["SGD, clip_norm=1"]]
     why = quoted(
         lesson,
-        "after 10 epochs clipped SGD is no better than predicting the mean (0.18–0.22 against "
+        "after 10 epochs clipped SGD is no better than predicting the mean (0.18–0.23 against "
         "0.187)",
     )
     assert round(baseline, 3) == 0.187, why
-    assert all(0.175 <= v < 0.225 and v > baseline - 0.01 for v in sgd), why
+    assert all(0.175 <= v < 0.235 and v > baseline - 0.01 for v in sgd), why
     adam = sorted(run[-1] for run in values["val_loss"]["Adam, clip_norm=1"])
     why = quoted(
         lesson,
-        "gets clearly below the mean predictor in two of the three runs (between 0.02 and 0.14), "
-        "and not in the third",
+        "gets below the mean predictor in one or two of the three runs (its best run ends "
+        "between 0.02 and 0.14), and not in the others.",
     )
-    # clearly: at least 0.04 below 0.187 (a fifth); perturbed by 1e-6 the two runs ended 0.025
-    # to 0.138 (bench/claims_robustness.py), on Intel about 0.06 and 0.11
-    assert sum(v < baseline - 0.04 for v in adam) == 2, why
-    assert 0.02 <= adam[0] and adam[1] < 0.14, why
-    assert adam[2] > baseline - 0.02, why
+    # below: at least 0.02 under 0.187. Perturbed by 1e-6 (ten draws,
+    # bench/claims_robustness.py) the best run ended 0.025 to 0.135, the others at 0.136 to
+    # 0.157 (below) or 0.179 and more (not); on Intel about 0.06 and 0.11, the third not
+    below = sum(v < baseline - 0.02 for v in adam)
+    assert below in (1, 2) and 0.02 <= adam[0] <= 0.14, (why, adam)
 
 
 def test_normalisation_forwards_and_backwards(lesson):

@@ -82,10 +82,10 @@ def test_too_high_a_learning_rate(lesson):
         last_layer = dead["hidden layer 4"]
         why = quoted(lesson, "with every seed the accuracy rises from 34–56 % at $\\eta = 0.1$")
         assert acc[0.1] < acc[0.5], f"seed {seed}: {why}"
-        why = quoted(lesson, "to about 90–93 % at $\\eta = 0.5$")
-        assert 0.895 <= acc[0.5] < 0.935, f"seed {seed}: {why}"
-        why = quoted(lesson, "and stays above 75 % up to $\\eta = 2$")
-        assert all(acc[lr] > 0.75 for lr in (0.5, 1.0, 2.0)), f"seed {seed}: {why}"
+        why = quoted(lesson, "to about 90–94 % at $\\eta = 0.5$")
+        assert 0.895 <= acc[0.5] < 0.945, f"seed {seed}: {why}"
+        why = quoted(lesson, "and stays above 70 % up to $\\eta = 2$")
+        assert all(acc[lr] > 0.70 for lr in (0.5, 1.0, 2.0)), f"seed {seed}: {why}"
         why = quoted(
             lesson,
             "(its peak, somewhere from $\\eta = 0.5$ to $\\eta = 2$, moves with the seed)",
@@ -102,10 +102,10 @@ def test_too_high_a_learning_rate(lesson):
         assert last_layer[3.0] >= 0.195, f"seed {seed}: {why}"
         why = quoted(
             lesson,
-            "with every seed, at $\\eta = 5$ nearly all of the last hidden layer is dead (98 % or "
-            "more)",
+            "with every seed, at $\\eta = 5$ most of the last hidden layer is dead (two thirds or "
+            "more, all of it in most runs)",
         )
-        assert last_layer[5.0] >= 0.975, f"seed {seed}: {why}"
+        assert last_layer[5.0] >= 2 / 3, f"seed {seed}: {why}"
         why = quoted(lesson, "and the accuracy is at chance")
         assert acc[5.0] < 0.15, f"seed {seed}: {why}"
         why = quoted(lesson, "the accuracy falls below what $\\eta = 2$ reached, to 70 % or less")
@@ -115,11 +115,14 @@ def test_too_high_a_learning_rate(lesson):
         for i, lr in enumerate(rates)
     }
     last = lesson.values["dead_after"]["hidden layer 4"]
-    why = quoted(lesson, "34–56 % at $\\eta = 0.1$ to about 90–93 % at $\\eta = 0.5$")
+    why = quoted(lesson, "34–56 % at $\\eta = 0.1$ to about 90–94 % at $\\eta = 0.5$")
     assert _percent_range(by_rate[0.1]) == (34, 56), why
-    assert _percent_range(by_rate[0.5]) == (90, 93), why
+    low, high = _percent_range(by_rate[0.5])
+    assert 90 <= low and high <= 94, why
     why = quoted(lesson, "at $\\eta = 3$ a fifth or more of the last hidden layer is dead")
     assert _percent_range([run[rates.index(3.0)] for run in last])[0] >= 20, why
+    why = quoted(lesson, "all of it in most runs")
+    assert sum(run[rates.index(5.0)] == 1.0 for run in last) >= 2, why
     why = quoted(lesson, "to 70 % or less")
     assert _percent_range(by_rate[3.0])[1] <= 70, why
 
@@ -200,21 +203,22 @@ def test_the_fixes_side_by_side(lesson):
             "but it does not make $\\eta = 4$ a good learning rate",
         )
         assert dead["Leaky ReLU, lr 4"][i] == 0.0, f"seed {seed}: {why}"
-        assert acc["Leaky ReLU, lr 4"][i] < 0.5, f"seed {seed}: {why}"
+        # not good: 0.09 to 0.57 over ten perturbed draws, against 0.9 or more at lr 0.5
+        assert acc["Leaky ReLU, lr 4"][i] < 0.7, f"seed {seed}: {why}"
         why = quoted(
             lesson,
             "at $\\eta = 4$ it leaves about as many units dead as PyTorch's default "
-            "initialisation — roughly half of them with either, 39 to 57 % over the three seeds",
+            "initialisation — roughly half of them with either, 30 to 70 % over the three seeds",
         )
         for name in ("ReLU + He init, lr 4", "ReLU, lr 4"):
-            assert 0.385 <= dead[name][i] < 0.575, f"seed {seed}: {why} ({name})"
+            assert 0.295 <= dead[name][i] < 0.705, f"seed {seed}: {why} ({name})"
         why = quoted(
             lesson,
-            "and the network does not learn either (at most 30 % validation accuracy, "
-            "against more than 92 % at $\\eta = 0.5$)",
+            "and the network does not learn either (40 % or less validation accuracy, "
+            "against 90 % or more at $\\eta = 0.5$)",
         )
-        assert acc["ReLU + He init, lr 4"][i] <= 0.30, f"seed {seed}: {why}"
-        assert acc["ReLU, lr 0.5"][i] > 0.92, f"seed {seed}: {why}"
+        assert acc["ReLU + He init, lr 4"][i] <= 0.40, f"seed {seed}: {why}"
+        assert acc["ReLU, lr 0.5"][i] >= 0.895, f"seed {seed}: {why}"
 
 
 INSIDE_RUNS = ("ReLU, lr 4", "ReLU, lr 0.5", "ReLU + He init, lr 4", "Leaky ReLU, lr 4")
@@ -247,14 +251,13 @@ def test_inside_the_four_runs_pre_activations(lesson):
     assert min(values) >= 0.5, (why, values)
     why = quoted(
         lesson,
-        "in its last hidden layer a quarter or more of the units (how many depends on the seed) "
-        "are negative for every input of the training set, much like ReLU's dead ones, but they "
-        "still learn",
+        "in its last hidden layer many units — most of them in most runs — are negative for every "
+        "input of the training set, much like ReLU's dead ones, but they still learn",
     )
-    always = [list(seed.values())[-1][1] for seed in negative["Leaky ReLU, lr 4"]]
-    assert min(always) >= 0.25 and max(always) - min(always) > 0.1, (why, always)
+    always = sorted(list(seed.values())[-1][1] for seed in negative["Leaky ReLU, lr 4"])
+    assert always[0] >= 0.15 and always[1] > 0.5, (why, always)  # many; most in most runs
     relu_dead = [list(seed.values())[-1][1] for seed in negative["ReLU, lr 4"]]
-    assert min(relu_dead) >= 0.85, (why, relu_dead)  # ReLU's: (nearly) all dead
+    assert min(relu_dead) >= 0.8, (why, relu_dead)  # ReLU's: (nearly) all dead
     assert all(curve[-1] == 0 for curve in lesson.values["curves"]["Leaky ReLU, lr 4"]), why
 
 
@@ -275,14 +278,14 @@ def test_inside_the_four_runs_update_ratios(lesson):
     why = quoted(
         lesson,
         "With ReLU at $\\eta = 4$, by the last recorded step every layer's ratio is exactly 0 "
-        "with at least two of the three seeds: there 98 to 100 % of the last hidden layer is "
+        "with at least two of the three seeds: there 95 to 100 % of the last hidden layer is "
         "dead and none of it fires on that step's batch",
     )
     stopped = [all(r == 0 for r in seed["last_ratio"]) for seed in monitor["ReLU, lr 4"]]
     assert sum(stopped) >= 2, (why, stopped)
     dead = [list(seed.values())[-1][1] for seed in lesson.values["negative"]["ReLU, lr 4"]]
     there = [d for d, stop in zip(dead, stopped, strict=True) if stop]
-    assert 98 <= _percent_range(there)[0], (why, dead)  # z < 0 for every input: dead
+    assert 95 <= _percent_range(there)[0], (why, dead)  # z < 0 for every input: dead
     why = quoted(
         lesson,
         "At $\\eta = 0.5$ and with Leaky ReLU, every layer is still moving at the end, with "
@@ -297,11 +300,12 @@ def test_inside_the_four_runs_update_ratios(lesson):
         "seed, and on the processor",
     )
     he_acc = lesson.values["accuracies"]["ReLU + He init, lr 4"]
-    assert max(he_acc) <= 0.30, (why, he_acc)  # "it learns no better (section 5)"
+    assert max(he_acc) <= 0.40, (why, he_acc)  # "it learns no better (section 5)"
 
 
 def test_the_shares_of_units_always_off_are_printed(lesson):
-    """The quarter or more and 98 to 100 % above are read off a printed table, one row per run."""
+    """The shares of units always off quoted above (Leaky ReLU's, ReLU's 95 to 100 %) are read
+    off a printed table, one row per run."""
     text = lesson.output_text("def pre_activations(model, x)")
     assert "share of units with z < 0 for every training input" in text
     for name, by_seed in lesson.values["negative"].items():

@@ -122,10 +122,13 @@ def test_consequences_beside_the_cause(lesson):
 
 def test_a_symptom_that_looks_like_another_fault(lesson):
     why = quoted(
-        lesson, "over the last third of run F, every layer's update:data ratio is exactly 0"
+        lesson,
+        "by the end of run F, every layer's update:data ratio is exactly 0, step after step.",
     )
-    ratios = lesson.values["ratios_f"]  # here from the middle on; perturbed, from step 84 of 138
-    assert all(r == 0.0 for step in ratios[2 * len(ratios) // 3 :] for r in step), why
+    # here from step 68 of 138 on; with the initial weights perturbed by 1e-6 (ten draws,
+    # bench/claims_robustness.py) from step 51 to step 130
+    ratios = lesson.values["ratios_f"]
+    assert all(r == 0.0 for step in ratios[-5:] for r in step), why
     why = quoted(lesson, "`diagnose` lists `lr_too_low` as a second finding of that run")
     (run,) = _runs_where(lesson, "dead_relu")
     assert run == "F", why
