@@ -203,3 +203,15 @@ def test_steps_counted_from_0_say_the_step_diagnose_names():
     fig = plots.curves({"steps": [1.0, 2.0, 3.0, float("nan")]}, xlabel="step", start=0)
     line = fig.axes[0].get_lines()[-1]
     assert list(line.get_xdata()) == [0, 1, 2] and "not finite at 3" in line.get_label()
+
+
+def test_layer_metric_names_its_axis_in_words_and_labels_a_short_log_range():
+    history = {"a": {"l1": 1.5, "l2": 3.0, "l3": 50.0}}  # one and a half decades
+    fig = _render(plots.layer_metric(history, "act_std"))
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "std of the activations (log)"
+    assert ax.get_title() == "std of the activations per layer"
+    minor = [t.get_text() for t in ax.yaxis.get_minorticklabels() if t.get_text()]
+    assert minor, "a range of under two decades shows labels between its powers of ten"
+    linear = _render(plots.layer_metric(history, "dead", log=False))
+    assert linear.axes[0].get_ylabel() == "share of dead units"

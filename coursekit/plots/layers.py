@@ -7,12 +7,22 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import LogFormatterSciNotation, MaxNLocator
 
 from coursekit._arrays import to_numpy
 from coursekit.monitor import METRICS, History
 from coursekit.plots.curves import curves
 from coursekit.plots.style import COLORS, figure, legend, series_colors
+
+#: what each of the monitor's metrics is, in words, for an axis
+METRIC_LABELS = {
+    "grad_norm": "‖∂L/∂W‖",
+    "act_mean": "mean of the activations",
+    "act_std": "std of the activations",
+    "saturated": "share of saturated outputs",
+    "dead": "share of dead units",
+    "update_ratio": "update : data ratio",
+}
 
 
 def _as_series(data: History | Mapping, metric: str) -> dict[str, list[float]]:
@@ -89,10 +99,14 @@ def layer_metric(
             zeros_marked = True
     if log:
         ax.set_yscale("log")
+        # a range of one or two decades has only a tick label or two: label minor ticks too
+        ax.yaxis.set_minor_formatter(
+            LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(2, 0.5))
+        )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("layer (1 = input side)")
-    ax.set_ylabel(ylabel or metric.replace("_", " "))
-    ax.set_title(title or f"{metric.replace('_', ' ')} per layer")
+    ax.set_ylabel(ylabel or METRIC_LABELS[metric] + (" (log)" if log else ""))
+    ax.set_title(title or f"{METRIC_LABELS[metric]} per layer")
     if any(series) or zeros_marked:
         legend(ax)
     return fig
