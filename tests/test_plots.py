@@ -215,3 +215,8 @@ def test_layer_metric_names_its_axis_in_words_and_labels_a_short_log_range():
     assert minor, "a range of under two decades shows labels between its powers of ten"
     linear = _render(plots.layer_metric(history, "dead", log=False))
     assert linear.axes[0].get_ylabel() == "share of dead units"
+
+
+def test_vectors_names_its_axes():
+    fig = _render(plots.vectors({"g": [3.0, 1.0]}, xlabel="g₁", ylabel="g₂"))
+    assert (fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()) == ("g₁", "g₂")

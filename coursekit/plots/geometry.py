@@ -146,11 +146,17 @@ def expression_graph(root, *, title: str = "") -> Figure:
 
 
 def vectors(
-    arrows: Mapping[str, Sequence[float]], *, title: str = "", circle: float | None = None
+    arrows: Mapping[str, Sequence[float]],
+    *,
+    title: str = "",
+    circle: float | None = None,
+    xlabel: str = "first entry",
+    ylabel: str = "second entry",
 ) -> Figure:
     """2-D vectors drawn as arrows from the origin, e.g. a gradient before and after clipping.
 
     ``arrows``: label -> (x, y). ``circle``: draw a circle of that radius (a norm bound).
+    ``xlabel``/``ylabel`` name the two entries (e.g. "g₁", "g₂").
     """
     if not arrows:
         raise ValueError("arrows must hold at least one vector")
@@ -170,6 +176,7 @@ def vectors(
         extent = max(extent, circle)
     lim = 1.15 * extent or 1.0
     ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title=title)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
     ax.axhline(0, color="0.8", lw=0.8)
     ax.axvline(0, color="0.8", lw=0.8)
     ax.legend(loc="lower left", fontsize=8)

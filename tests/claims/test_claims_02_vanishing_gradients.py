@@ -12,6 +12,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.vanishing]
 
 READ_BACK = """
 claims_out = {
+    "layers_plotted": [len(layer_grad_norms(deep_sigmoid)), len(layer_grad_norms(stack))],
     "init_norms": list(norms.values()),
     "baseline_val_acc": baseline.val_acc,
     "baseline_loss": baseline.train_loss + baseline.val_loss,
@@ -395,3 +396,12 @@ def test_the_numbers_behind_the_figures_are_printed(lesson):
                     "-" if math.isnan(v) else f"{scale * v:.{digits}f}" for v in values[metric]
                 ]
                 assert printed == expected, (metric, name, seed, printed, expected)
+
+
+def test_the_residual_stack_figure_counts_its_layers(lesson):
+    why = quoted(
+        lesson,
+        "the gradient norm of every layer with a weight — the input layer, the 20 blocks, the "
+        "output layer (22 in all, against the plain network's 21)",
+    )
+    assert lesson.values["layers_plotted"] == [21, 22], (why, lesson.values["layers_plotted"])
