@@ -220,3 +220,15 @@ def test_layer_metric_names_its_axis_in_words_and_labels_a_short_log_range():
 def test_vectors_names_its_axes():
     fig = _render(plots.vectors({"g": [3.0, 1.0]}, xlabel="g₁", ylabel="g₂"))
     assert (fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()) == ("g₁", "g₂")
+
+
+def test_a_reference_line_goes_on_the_axes_asked_for_and_over_the_curves():
+    from coursekit.train import TrainHistory
+
+    history = TrainHistory([2.3, 2.3], [0.1, 0.1], [2.3, 2.3], [0.1, 0.1])
+    fig = plots.reference(plots.training_curves(history), 0.1, "chance: 10 %", axes=1)
+    ax = _render(fig).axes[1]
+    (line,) = [line for line in ax.lines if line.get_label() == "chance: 10 %"]
+    assert line.get_zorder() > max(other.get_zorder() for other in ax.lines if other is not line)
+    with pytest.raises(ValueError, match="axes must be"):
+        plots.reference(fig, 0.5, "x", axes=5)

@@ -99,13 +99,16 @@ def training_curves(histories, *, title: str = "") -> Figure:
     return fig
 
 
-def reference(fig: Figure, y: float, label: str, *, color: str = "0.35") -> Figure:
-    """Add a dashed horizontal line at ``y`` with a legend entry to the figure's first axes:
-    the level a sentence cites (a baseline, a rule of thumb). Returns the figure."""
+def reference(fig: Figure, y: float, label: str, *, color: str = "0.35", axes: int = 0) -> Figure:
+    """Add a dashed horizontal line at ``y`` with a legend entry to the figure's axes number
+    ``axes`` (the first by default): the level a sentence cites (a baseline, chance, a rule of
+    thumb). Drawn over the curves, so that one lying on it hides neither. Returns the figure."""
     if not (isinstance(y, int | float | np.floating) and math.isfinite(y)):
         raise ValueError(f"y must be a finite number, got {y!r}")
-    ax = fig.axes[0]
-    ax.axhline(float(y), color=color, ls="--", lw=1.2, label=label, zorder=1)
+    if not (isinstance(axes, int) and 0 <= axes < len(fig.axes)):
+        raise ValueError(f"axes must be the number of one of the figure's {len(fig.axes)} axes")
+    ax = fig.axes[axes]
+    ax.axhline(float(y), color=color, ls="--", lw=1.2, label=label, zorder=3)
     legend(ax)
     return fig
 
