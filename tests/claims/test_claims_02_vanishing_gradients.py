@@ -308,8 +308,8 @@ def test_what_the_spread_of_the_seeds_shows(lesson):
     assert max(spread.values()) < 0.04, (why, spread)
     why = quoted(
         lesson,
-        "ReLU + He is another matter: on this budget it is in the middle of its climb, below 90 % "
-        "with both seeds,",
+        "ReLU + He is the exception: in the middle of its climb when the budget runs out, it ends "
+        "below 90 % with both seeds,",
     )
     for curve in runs["ReLU + He init"]["val_acc_per_epoch"]:
         assert 0.2 < curve[-1] < 0.9 and max(curve) - curve[0] > 0.1, (why, curve)

@@ -161,14 +161,18 @@ def test_clipping_keeps_the_run_finite_but_sgd_learns_nothing(lesson):
     adam = sorted(run[-1] for run in values["val_loss"]["Adam, clip_norm=1"])
     why = quoted(
         lesson,
-        "gets below the mean predictor in one or two of the three runs (its best run ends "
-        "between 0.02 and 0.14), and not in the others.",
+        "gets well below the mean predictor in its best run (between 0.02 and 0.14), though not "
+        "in every run.",
     )
-    # below: at least 0.02 under 0.187. Perturbed by 1e-6 (ten draws,
-    # bench/claims_robustness.py) the best run ended 0.025 to 0.135, the others at 0.136 to
-    # 0.157 (below) or 0.179 and more (not); on Intel about 0.06 and 0.11, the third not
-    below = sum(v < baseline - 0.02 for v in adam)
-    assert below in (1, 2) and 0.02 <= adam[0] <= 0.14, (why, adam)
+    # well below: the best run ended 0.025 to 0.135 over 16 perturbed draws
+    # (bench/claims_robustness.py), about 0.06 on Intel; another run stayed at 0.179 or more
+    assert 0.02 <= adam[0] <= 0.14 and adam[-1] > baseline - 0.02, (why, adam)
+    why = quoted(
+        lesson,
+        "What holds everywhere: clipped SGD stays at the mean predictor's loss, and Adam gets well "
+        "below it in some runs.",
+    )
+    assert all(abs(v - baseline) < 0.05 for v in sgd) and adam[0] < baseline - 0.04, why
 
 
 def test_normalisation_forwards_and_backwards(lesson):
@@ -273,13 +277,12 @@ def test_gates_solve_the_task_the_rnn_does_not(lesson):
     assert all(n == 160 for runs in lesson.values["gates_steps"].values() for n in runs), why
     why = quoted(
         lesson,
-        "after training the LSTM's first step still receives 0.1 % or more of the last step's "
-        "gradient, while in each run where the RNN stays near chance (below 30 %) its first step "
-        "receives at most $10^{-4}$ of it.",
+        "after training, with every seed, the share of the last step's gradient that reaches the "
+        "first step is at least a hundred times larger in the LSTM than in the RNN (printed "
+        "above).",
     )
-    assert all(r >= 0.001 for r in trained["LSTM, forget bias 5"]), why
-    near_chance = [r for r, a in zip(trained["tanh RNN"], rnn, strict=True) if a < 0.3]
-    assert near_chance and all(r <= 1e-4 for r in near_chance), (why, trained, rnn)
+    pairs = zip(trained["LSTM, forget bias 5"], trained["tanh RNN"], strict=True)
+    assert all(lstm_r >= 100 * rnn_r for lstm_r, rnn_r in pairs), (why, trained)
 
 
 def test_summary_of_normalisation_and_gates(lesson):
@@ -297,7 +300,7 @@ def test_summary_of_normalisation_and_gates(lesson):
     why = quoted(
         lesson,
         "with the gate open (bias 5) a third to a half reaches step 1, and the LSTM learns to "
-        "remember the first symbol better than the tanh RNN in every run (two thirds or more on "
+        "remember the first symbol better than the tanh RNN with every seed (two thirds or more on "
         "average, against less than half)",
     )
     assert all(0.3 <= r <= 0.5 for r in at_init["LSTM, forget bias 5"]), why

@@ -88,7 +88,7 @@ def test_too_high_a_learning_rate(lesson):
         assert all(acc[lr] > 0.70 for lr in (0.5, 1.0, 2.0)), f"seed {seed}: {why}"
         why = quoted(
             lesson,
-            "(its peak, somewhere from $\\eta = 0.5$ to $\\eta = 2$, moves with the seed)",
+            "(the best rate is near $\\eta = 1$; whether 0.5, 1 or 2 wins depends on the seed)",
         )
         assert max(acc, key=acc.get) in (0.5, 1.0, 2.0), f"seed {seed}: {why}"
         why = quoted(lesson, "and no layer has more than 11 % of its units dead")
@@ -102,8 +102,8 @@ def test_too_high_a_learning_rate(lesson):
         assert last_layer[3.0] >= 0.195, f"seed {seed}: {why}"
         why = quoted(
             lesson,
-            "with every seed, at $\\eta = 5$ most of the last hidden layer is dead (two thirds or "
-            "more, all of it in most runs)",
+            "with every seed, at $\\eta = 5$ the last hidden layer is dead — all of it in most "
+            "runs, two thirds at least —",
         )
         assert last_layer[5.0] >= 2 / 3, f"seed {seed}: {why}"
         why = quoted(lesson, "and the accuracy is at chance")
@@ -243,16 +243,18 @@ def test_inside_the_four_runs_pre_activations(lesson):
         lesson,
         "At $\\eta = 4$ the densities slide to the left: 88 % or more of the pre-activations of "
         "hidden layers 2 to 4 are negative, and with He's initialisation or Leaky ReLU at "
-        "$\\eta = 4$ it is half or more.",
+        "$\\eta = 4$ they slide the same way: most pre-activations are negative in most layers "
+        "and runs.",
     )
     values = [v for seed in share["ReLU, lr 4"] for v in seed[1:]]
     assert _percent_range(values)[0] >= 88, (why, values)
     values = [v for name in INSIDE_RUNS[2:] for seed in share[name] for v in seed[1:]]
-    assert min(values) >= 0.5, (why, values)
+    assert sum(v > 0.5 for v in values) > 0.8 * len(values), (why, values)
     why = quoted(
         lesson,
-        "in its last hidden layer many units — most of them in most runs — are negative for every "
-        "input of the training set, much like ReLU's dead ones, but they still learn",
+        "in its last hidden layer usually more than half of the units are negative for every "
+        "input of the training set (the last table above), much like ReLU's dead ones, but they "
+        "still learn",
     )
     always = sorted(list(seed.values())[-1][1] for seed in negative["Leaky ReLU, lr 4"])
     assert always[0] >= 0.15 and always[1] > 0.5, (why, always)  # many; most in most runs

@@ -123,7 +123,7 @@ def test_consequences_beside_the_cause(lesson):
 def test_a_symptom_that_looks_like_another_fault(lesson):
     why = quoted(
         lesson,
-        "by the end of run F, every layer's update:data ratio is exactly 0, step after step.",
+        "in the last steps of run F, every layer's update:data ratio is exactly 0 at every step.",
     )
     # here from step 68 of 138 on; with the initial weights perturbed by 1e-6 (ten draws,
     # bench/claims_robustness.py) from step 51 to step 130
