@@ -114,9 +114,7 @@ def layer_metric(
 
 def grad_norms(data: History | Mapping, *, title: str | None = None) -> Figure:
     """Per-layer weight-gradient L2 norms on a log scale (see ``layer_metric``)."""
-    return layer_metric(
-        data, "grad_norm", title=title or "gradient norm per layer", ylabel="‖∂L/∂W‖ (log)"
-    )
+    return layer_metric(data, "grad_norm", title=title or "gradient norm per layer")
 
 
 def activation_histograms(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from statistics import fmean
 
 import pytest
 
@@ -253,16 +254,12 @@ def test_gates_at_initialisation(lesson):
     assert all(r < 1 for r in lesson.values["rnn_radius"]), why
 
 
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
 def test_gates_solve_the_task_the_rnn_does_not(lesson):
-    """The claims hold for averages and seed-by-seed comparisons, not single runs: tried on
-    the Intel and AMD processors the course is tested on and on this one with the initial
-    weights perturbed by 1e-6 to 1e-4 (relative; six draws), the LSTM's mean was 0.70 to
-    0.99, the RNN's 0.27 to 0.44, the LSTM's best run 0.94 or more, its trained ratio
-    0.0021 or more, and an RNN run below 30 % had a ratio of at most 8.1e-5."""
+    """The claims hold for averages and seed-by-seed comparisons, not single runs: on the
+    Intel and AMD processors the course is tested on, and on this one with the initial weights
+    perturbed by a relative 1e-6 (16 draws, bench/claims_robustness.py), the LSTM's mean was
+    0.75 or more, the RNN's 0.26 to 0.34, the LSTM's best run solved the task, and with every
+    seed the LSTM's trained ratio was 200 times the RNN's or more."""
     acc, trained = lesson.values["gates_acc"], lesson.values["gates_trained"]
     lstm, rnn = acc["LSTM, forget bias 5"], acc["tanh RNN"]
     why = quoted(
@@ -272,7 +269,7 @@ def test_gates_solve_the_task_the_rnn_does_not(lesson):
         "(printed above), and in its best run the LSTM learns the task (90 % or more).",
     )
     assert all(a > b for a, b in zip(lstm, rnn, strict=True)), why  # run by run (same seed)
-    assert _mean(lstm) >= 2 / 3 and _mean(rnn) < 0.5 and max(lstm) >= 0.9, why
+    assert fmean(lstm) >= 2 / 3 and fmean(rnn) < 0.5 and max(lstm) >= 0.9, why
     why = quoted(lesson, "These are runs of 160 steps each, the same for both")
     assert all(n == 160 for runs in lesson.values["gates_steps"].values() for n in runs), why
     why = quoted(
@@ -309,6 +306,6 @@ def test_summary_of_normalisation_and_gates(lesson):
         lesson.values["gates_acc"]["tanh RNN"],
     )
     assert all(a > b for a, b in zip(lstm, rnn, strict=True)), why
-    assert _mean(lstm) >= 2 / 3 and _mean(rnn) < 0.5, why
+    assert fmean(lstm) >= 2 / 3 and fmean(rnn) < 0.5, why
     why = quoted(lesson, "With PyTorch's default forget bias the LSTM's gradient vanishes too")
     assert all(r < 1e-9 for r in at_init["LSTM, forget bias 0"]), why
