@@ -100,16 +100,8 @@ def test_too_high_a_learning_rate(lesson):
         ), f"seed {seed}: {why}"
         why = quoted(lesson, "at $\\eta = 3$ a fifth or more of the last hidden layer is dead")
         assert last_layer[3.0] >= 0.195, f"seed {seed}: {why}"
-        why = quoted(
-            lesson,
-            "with every seed, at $\\eta = 5$ the last hidden layer is dead — all of it in most "
-            "runs, two thirds at least —",
-        )
-        assert last_layer[5.0] >= 2 / 3, f"seed {seed}: {why}"
-        why = quoted(lesson, "and the accuracy is at chance")
-        assert acc[5.0] < 0.15, f"seed {seed}: {why}"
         why = quoted(lesson, "the accuracy falls below what $\\eta = 2$ reached, to 70 % or less")
-        assert acc[3.0] < acc[2.0] and acc[5.0] <= acc[3.0] < 0.705, f"seed {seed}: {why}"
+        assert acc[3.0] < acc[2.0] and acc[3.0] < 0.705, f"seed {seed}: {why}"
     by_rate = {  # learning rate -> one accuracy per seed
         lr: [accuracies[i] for accuracies in lesson.values["lr_accuracy"]]
         for i, lr in enumerate(rates)
@@ -121,8 +113,18 @@ def test_too_high_a_learning_rate(lesson):
     assert 90 <= low and high <= 94, why
     why = quoted(lesson, "at $\\eta = 3$ a fifth or more of the last hidden layer is dead")
     assert _percent_range([run[rates.index(3.0)] for run in last])[0] >= 20, why
-    why = quoted(lesson, "all of it in most runs")
-    assert sum(run[rates.index(5.0)] == 1.0 for run in last) >= 2, why
+    why = quoted(
+        lesson,
+        "at $\\eta = 5$ the last hidden layer dies: in most runs 95 % of it or more, and the "
+        "accuracy is at chance.",
+    )
+    # all of it in 43 runs of 48 (16 perturbed draws of 3 seeds), 97-98 % in 4; one run kept
+    # 28 % of it alive, at 19 % accuracy
+    at_chance = [
+        run[rates.index(5.0)] >= 0.95 and accuracies[rates.index(5.0)] < 0.15
+        for run, accuracies in zip(last, lesson.values["lr_accuracy"], strict=True)
+    ]
+    assert sum(at_chance) > len(at_chance) / 2, (why, at_chance)
     why = quoted(lesson, "to 70 % or less")
     assert _percent_range(by_rate[3.0])[1] <= 70, why
 
@@ -241,13 +243,15 @@ def test_inside_the_four_runs_pre_activations(lesson):
     assert len(values) == 12 and 40 <= low and high <= 55, (why, values)
     why = quoted(
         lesson,
-        "At $\\eta = 4$ the densities slide to the left: 88 % or more of the pre-activations of "
-        "hidden layers 2 to 4 are negative, and with He's initialisation or Leaky ReLU at "
-        "$\\eta = 4$ they slide the same way: most pre-activations are negative in most layers "
-        "and runs.",
+        "At $\\eta = 4$ the densities slide to the left: in hidden layers 2 to 4 most "
+        "pre-activations are negative, 90 % or more in most layers and runs, and with He's "
+        "initialisation or Leaky ReLU at $\\eta = 4$ they slide the same way: most "
+        "pre-activations are negative in most layers and runs.",
     )
     values = [v for seed in share["ReLU, lr 4"] for v in seed[1:]]
-    assert _percent_range(values)[0] >= 88, (why, values)
+    # 91 % or more in 143 of 144 values of 16 perturbed draws; the other 74 %
+    assert min(values) > 0.5, (why, values)
+    assert sum(v >= 0.895 for v in values) > len(values) / 2, (why, values)
     values = [v for name in INSIDE_RUNS[2:] for seed in share[name] for v in seed[1:]]
     assert sum(v > 0.5 for v in values) > 0.8 * len(values), (why, values)
     why = quoted(
@@ -280,14 +284,15 @@ def test_inside_the_four_runs_update_ratios(lesson):
     why = quoted(
         lesson,
         "With ReLU at $\\eta = 4$, by the last recorded step every layer's ratio is exactly 0 "
-        "with at least two of the three seeds: there 95 to 100 % of the last hidden layer is "
-        "dead and none of it fires on that step's batch",
+        "with at least two of the three seeds: there none of the last hidden layer fires on that "
+        "step's batch (90 % or more of it is dead over the whole training set)",
     )
     stopped = [all(r == 0 for r in seed["last_ratio"]) for seed in monitor["ReLU, lr 4"]]
     assert sum(stopped) >= 2, (why, stopped)
     dead = [list(seed.values())[-1][1] for seed in lesson.values["negative"]["ReLU, lr 4"]]
     there = [d for d, stop in zip(dead, stopped, strict=True) if stop]
-    assert 95 <= _percent_range(there)[0], (why, dead)  # z < 0 for every input: dead
+    # z < 0 for every input: dead (94 % or more in 16 perturbed draws)
+    assert 90 <= _percent_range(there)[0], (why, dead)
     why = quoted(
         lesson,
         "At $\\eta = 0.5$ and with Leaky ReLU, every layer is still moving at the end, with "
@@ -306,7 +311,7 @@ def test_inside_the_four_runs_update_ratios(lesson):
 
 
 def test_the_shares_of_units_always_off_are_printed(lesson):
-    """The shares of units always off quoted above (Leaky ReLU's, ReLU's 95 to 100 %) are read
+    """The shares of units always off quoted above (Leaky ReLU's, ReLU's 90 % or more) are read
     off a printed table, one row per run."""
     text = lesson.output_text("def pre_activations(model, x)")
     assert "share of units with z < 0 for every training input" in text

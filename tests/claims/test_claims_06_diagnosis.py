@@ -123,17 +123,32 @@ def test_consequences_beside_the_cause(lesson):
 def test_a_symptom_that_looks_like_another_fault(lesson):
     why = quoted(
         lesson,
-        "in the last steps of run F, every layer's update:data ratio is exactly 0 at every step.",
+        "in the second half of run F, every layer's update:data ratio is exactly 0 at step after "
+        "step (counted below the figure).",
     )
-    # here from step 68 of 138 on; with the initial weights perturbed by 1e-6 (ten draws,
-    # bench/claims_robustness.py) from step 51 to step 130
-    ratios = lesson.values["ratios_f"]
-    assert all(r == 0.0 for step in ratios[-5:] for r in step), why
-    why = quoted(lesson, "`diagnose` lists `lr_too_low` as a second finding of that run")
+    # here at every step from step 68 of 138 on; with the initial weights perturbed by 1e-6
+    # (40 draws, session 18) at all of its second half in 24 draws, 88 % or more in 38, 29 % in
+    # one (units fired again): so at a quarter of the steps or more, in runs of 5 or more
+    half = lesson.values["ratios_f"][len(lesson.values["ratios_f"]) // 2 :]
+    stopped = [all(r == 0.0 for r in step) for step in half]
+    assert sum(stopped) >= len(half) / 4, (why, stopped)
+    longest = max(len(run) for run in "".join("01"[s] for s in stopped).split("0"))
+    assert longest >= 5, (why, stopped)
+    counted = lesson.output_text("steps_stopped = ")
+    assert f"exactly 0 at {sum(stopped)} of the {len(half)} steps of its second half" in counted, (
+        why,
+        counted,
+    )
+    why = quoted(
+        lesson,
+        "`diagnose` can list `lr_too_low` as a second finding of such a run (see run F's "
+        "findings above)",
+    )
     (run,) = _runs_where(lesson, "dead_relu")
     assert run == "F", why
     kinds = lesson.values["kinds"][run]
-    assert kinds[0] == "dead_relu" and "lr_too_low" in kinds[1:], (why, kinds)
+    # listed in 39 of 40 perturbed draws; never first
+    assert kinds[0] == "dead_relu", (why, kinds)
 
 
 def test_where_the_table_agrees(lesson):
@@ -216,11 +231,13 @@ def test_three_losses_on_top_of_one_another(lesson):
 
     why = quoted(
         lesson,
-        "Runs A and D stay within 0.15 of ln 10 ≈ 2.30 at every step, and run F is back within "
-        "0.15 of it over the second half of its run",
+        "Runs A and D stay within 0.15 of ln 10 ≈ 2.30 at every step, and run F comes back to "
+        "it: over the second half of its run, nine losses in ten or more are within 0.15 of it.",
     )
     losses = lesson.values["losses"]
     for run in ("A", "D"):
         assert all(abs(v - math.log(10)) < 0.15 for v in losses[run]), (run, why)
+    # here all of them; 94 % or more in 40 perturbed draws (a unit firing again: a spike)
     second_half = losses["F"][len(losses["F"]) // 2 :]
-    assert all(abs(v - math.log(10)) < 0.15 for v in second_half), why
+    near = [abs(v - math.log(10)) < 0.15 for v in second_half]
+    assert sum(near) >= 0.9 * len(near), (why, second_half)
