@@ -360,17 +360,16 @@ def test_each_fix_alone_and_in_pairs(lesson, seed):
         "Each activation with its own initialisation — ReLU + He, tanh + Xavier — brings the "
         "ratio to between $0.1$ and $10$ and learns, where the same activation with PyTorch's "
         "default initialisation stays at chance. On this budget ReLU + He learns more slowly "
-        "than the others (below 90 %).",
+        "than the others: it ends more than ten points below each of them.",
     )
     for name in ("ReLU + He init", "tanh + Xavier init"):
         # learns: from chance (10 %) to more than twice it (ReLU + He ends mid-climb)
         assert 0.1 < runs[name]["ratio"] < 10 and runs[name]["val_acc"] > 0.2, (why, name)
     for name in ("ReLU", "tanh, default init"):  # "ReLU, default init" is the run "ReLU"
         assert runs[name]["val_acc"] < 0.15, (why, name)
-    assert runs["ReLU + He init"]["val_acc"] < 0.9, why
-    assert all(  # the others: 90 % or more, to the rounding
-        runs[name]["val_acc"] >= 0.895 for name in ("tanh + Xavier init", "residual", "batch norm")
-    ), why
+    others = [runs[name]["val_acc"] for name in ("tanh + Xavier init", "residual", "batch norm")]
+    # ReLU + He 29-67 % against 90-96 % in four perturbed draws
+    assert runs["ReLU + He init"]["val_acc"] < min(others) - 0.10, (why, others)
     assert len(lesson.values["table"]) == 8, "the figure's title says: eight networks"
 
 
