@@ -147,6 +147,23 @@ def test_activation_densities_one_panel_per_run_one_line_per_layer():
     assert relabelled.get_supxlabel() == "pre-activation z"
 
 
+@pytest.mark.parametrize("ncols", [2, 4])
+def test_activation_densities_legend_leaves_the_title_and_panels_clear(ncols):
+    """Lesson 04 shows four runs on a 2 x 2 grid: the narrow figure's long title must not run
+    under the legend (it did when the legend sat at the top right), nor the legend on a panel."""
+    g = torch.Generator().manual_seed(0)
+    runs = {
+        f"run {r}": {f"hidden layer {k}": torch.randn(300, 8, generator=g) for k in range(1, 5)}
+        for r in range(4)
+    }
+    title = "pre-activations on the training set after training (seed 0)"
+    fig = _render(plots.activation_densities(runs, ncols=ncols, title=title))
+    legend = fig.legends[0].get_window_extent()  # in the drawn figure's pixels
+    assert not legend.overlaps(fig._suptitle.get_window_extent())
+    for ax in fig.axes:
+        assert not legend.overlaps(ax.get_tightbbox()), ax.get_title()
+
+
 def test_activation_densities_rejects_empty_runs_and_layers():
     with pytest.raises(ValueError, match="non-empty dict"):
         plots.activation_densities({})

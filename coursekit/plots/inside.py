@@ -89,7 +89,7 @@ def activation_densities(
         ax.set_yscale("log")
         ax.minorticks_off()  # minor ticks of a log scale cost half the drawing time
     # one legend for every panel (the layers are the same), outside the data
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=7)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center", fontsize=7)
     fig.supxlabel(xlabel, fontsize=9)
     fig.supylabel("density (log)", fontsize=9)
     if title:

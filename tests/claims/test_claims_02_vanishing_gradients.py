@@ -301,11 +301,12 @@ def test_what_the_spread_of_the_seeds_shows(lesson):
         assert max(r["ratio"]) / min(r["ratio"]) < 2, (why, name, r["ratio"])
     why = quoted(
         lesson,
-        "and the accuracies of the networks that learn well or not at all by at most four points.",
+        "and the accuracies of the networks that learn well or not at all by at most six points.",
     )
     spread = {name: max(r["val_acc"]) - min(r["val_acc"]) for name, r in runs.items()}
     del spread["ReLU + He init"]
-    assert max(spread.values()) < 0.04, (why, spread)
+    # tanh + Xavier's moves most: up to 4.7 points in ten perturbed draws
+    assert max(spread.values()) < 0.06, (why, spread)
     why = quoted(
         lesson,
         "ReLU + He is the exception: in the middle of its climb when the budget runs out, it ends "

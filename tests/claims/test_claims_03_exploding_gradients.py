@@ -121,11 +121,15 @@ def test_spectral_radius_above_one_is_not_enough(lesson):
     why = quoted(
         lesson,
         "At $\\rho = 2$ it **explodes**, growing with every extra step: at $T = 40$ the first "
-        "step's gradient is between $10^4$ and $10^7$ times the last one's.",
+        "step's gradient is between $10^4$ and $10^7$ times the last one's (printed above the "
+        "figure).",
     )
     growing = lesson.values["through_time"]["ρ = 2.0"]
     assert all(b > a for a, b in zip(growing, growing[1:], strict=False)), why
     assert all(1e4 <= run[2.0] < 1e7 for run in at), why
+    at_two = [run[2.0] for run in at]
+    printed = lesson.output_text("at_two = ")
+    assert f"from {min(at_two):.1e} to {max(at_two):.1e} over the 3 RNNs" in printed, (why, printed)
 
 
 def test_clipping_keeps_the_run_finite_but_sgd_learns_nothing(lesson):

@@ -82,8 +82,9 @@ def test_too_high_a_learning_rate(lesson):
         last_layer = dead["hidden layer 4"]
         why = quoted(lesson, "with every seed the accuracy rises from 34–56 % at $\\eta = 0.1$")
         assert acc[0.1] < acc[0.5], f"seed {seed}: {why}"
-        why = quoted(lesson, "to about 90–94 % at $\\eta = 0.5$")
-        assert 0.895 <= acc[0.5] < 0.945, f"seed {seed}: {why}"
+        why = quoted(lesson, "to 88–94 % at $\\eta = 0.5$")
+        # 89.7 % or more in 65 of 66 runs of 22 perturbed draws, the other 88.3 %
+        assert 0.875 <= acc[0.5] < 0.945, f"seed {seed}: {why}"
         why = quoted(lesson, "and stays above 70 % up to $\\eta = 2$")
         assert all(acc[lr] > 0.70 for lr in (0.5, 1.0, 2.0)), f"seed {seed}: {why}"
         why = quoted(
@@ -107,10 +108,10 @@ def test_too_high_a_learning_rate(lesson):
         for i, lr in enumerate(rates)
     }
     last = lesson.values["dead_after"]["hidden layer 4"]
-    why = quoted(lesson, "34–56 % at $\\eta = 0.1$ to about 90–94 % at $\\eta = 0.5$")
+    why = quoted(lesson, "34–56 % at $\\eta = 0.1$ to 88–94 % at $\\eta = 0.5$")
     assert _percent_range(by_rate[0.1]) == (34, 56), why
     low, high = _percent_range(by_rate[0.5])
-    assert 90 <= low and high <= 94, why
+    assert 88 <= low and high <= 94, why
     why = quoted(lesson, "at $\\eta = 3$ a fifth or more of the last hidden layer is dead")
     assert _percent_range([run[rates.index(3.0)] for run in last])[0] >= 20, why
     why = quoted(
@@ -171,6 +172,10 @@ def test_the_activity_map_shows_dead_rows_beside_live_ones(lesson):
     mixed = [row for row in fires if any(row) and not all(row)]
     assert len(dark) >= round(dead[layer] * len(fires)), (why, len(dark))  # the dead, at least
     assert len(mixed) >= 3, (why, len(mixed))  # live units firing for some inputs, not others
+    why = quoted(lesson, "Every layer's share of dead units is printed above the map.")
+    printed = lesson.output_text("partly_dead = ")
+    for name, fraction in dead.items():
+        assert f"hidden layer {int(name.split('.')[1]) + 1} {fraction:.0%}" in printed, (why, name)
 
 
 def test_a_whole_dead_layer_stops_every_gradient_below_it(lesson):
@@ -256,12 +261,13 @@ def test_inside_the_four_runs_pre_activations(lesson):
     assert sum(v > 0.5 for v in values) > 0.8 * len(values), (why, values)
     why = quoted(
         lesson,
-        "in its last hidden layer usually more than half of the units are negative for every "
-        "input of the training set (the last table above), much like ReLU's dead ones, but they "
-        "still learn",
+        "in its last hidden layer many units are negative for every input of the training set "
+        "(more than half of them with at least one of the three seeds: the last table above), "
+        "much like ReLU's dead ones, but they still learn",
     )
-    always = sorted(list(seed.values())[-1][1] for seed in negative["Leaky ReLU, lr 4"])
-    assert always[0] >= 0.15 and always[1] > 0.5, (why, always)  # many; most in most runs
+    # from 2 % to all of them over 66 runs of 22 perturbed draws, more than half in 56
+    always = [list(seed.values())[-1][1] for seed in negative["Leaky ReLU, lr 4"]]
+    assert max(always) > 0.5, (why, always)
     relu_dead = [list(seed.values())[-1][1] for seed in negative["ReLU, lr 4"]]
     assert min(relu_dead) >= 0.8, (why, relu_dead)  # ReLU's: (nearly) all dead
     assert all(curve[-1] == 0 for curve in lesson.values["curves"]["Leaky ReLU, lr 4"]), why
@@ -284,11 +290,12 @@ def test_inside_the_four_runs_update_ratios(lesson):
     why = quoted(
         lesson,
         "With ReLU at $\\eta = 4$, by the last recorded step every layer's ratio is exactly 0 "
-        "with at least two of the three seeds: there none of the last hidden layer fires on that "
+        "with one or more of the three seeds: there none of the last hidden layer fires on that "
         "step's batch (90 % or more of it is dead over the whole training set)",
     )
     stopped = [all(r == 0 for r in seed["last_ratio"]) for seed in monitor["ReLU, lr 4"]]
-    assert sum(stopped) >= 2, (why, stopped)
+    # in 55 of 66 runs of 22 perturbed draws; in every draw with one seed at least
+    assert any(stopped), (why, stopped)
     dead = [list(seed.values())[-1][1] for seed in lesson.values["negative"]["ReLU, lr 4"]]
     there = [d for d, stop in zip(dead, stopped, strict=True) if stop]
     # z < 0 for every input: dead (94 % or more in 16 perturbed draws)
