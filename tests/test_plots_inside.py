@@ -164,6 +164,39 @@ def test_activation_densities_legend_leaves_the_title_and_panels_clear(ncols):
         assert not legend.overlaps(ax.get_tightbbox()), ax.get_title()
 
 
+def test_activation_densities_marks_a_layer_whose_values_fill_one_bin():
+    """Lesson 02's ReLU run: the deep layers' outputs have faded to about 0, all in the first
+    bin of a panel that layer 1 stretches to 13. A line through one point draws nothing: the
+    bin gets a marker; bins inside a line do not. The legend shows lines only."""
+    g = torch.Generator().manual_seed(0)
+    runs = {
+        "ReLU": {"layer 1": torch.relu(3 * torch.randn(500, 8, generator=g)), "layer 5": [0.01]}
+    }
+    fig = _render(plots.activation_densities(runs, bins=20))
+    first, faded = fig.axes[0].lines
+    assert np.count_nonzero(~np.isnan(faded.get_ydata())) == 1
+    assert list(faded.get_markevery()) == list(~np.isnan(faded.get_ydata()))
+    y = first.get_ydata()
+    inside = ~np.isnan(y) & ~np.isnan(np.r_[np.nan, y[:-1]])  # bins after a filled bin
+    assert not any(np.asarray(first.get_markevery())[inside])
+    assert all(line.get_marker() in ("None", "", None) for line in fig.legends[0].get_lines())
+
+
+def test_activation_densities_labels_a_short_log_axis():
+    """A panel whose densities span under two decades (tanh + Xavier's U shape) gets labels
+    at 2 and 5 times each power of ten; a wide one keeps its minor ticks off."""
+    g = torch.Generator().manual_seed(0)
+    runs = {
+        "tanh": {"layer 1": torch.tanh(2 * torch.randn(2000, 16, generator=g))},
+        "relu": {"layer 1": torch.relu(torch.randn(2000, 16, generator=g)) ** 3},
+    }
+    fig = _render(plots.activation_densities(runs, bins=20))
+    short, wide = fig.axes[:2]
+    labels = [t.get_text() for t in short.get_yticklabels(minor=True) if t.get_text()]
+    assert any("2\\times" in t for t in labels) and any("5\\times" in t for t in labels), labels
+    assert not [t.get_text() for t in wide.get_yticklabels(minor=True) if t.get_text()]
+
+
 def test_activation_densities_rejects_empty_runs_and_layers():
     with pytest.raises(ValueError, match="non-empty dict"):
         plots.activation_densities({})

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.lines import Line2D
+from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator
 
 from coursekit._arrays import to_numpy
 from coursekit.monitor import History
@@ -36,6 +37,18 @@ def _panels(n: int, *, ncols: int, width: float, height: float):
     for ax in axes[n:]:
         ax.set_visible(False)
     return fig, axes
+
+
+def _log_ticks(ax, values: np.ndarray) -> None:
+    """Minor ticks of a log axis cost half the drawing time: off, unless the values span
+    less than two decades, where the major ticks alone would leave one label or none."""
+    if values.size and values.max() < 100 * values.min():
+        ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+        ax.yaxis.set_minor_formatter(
+            LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(math.inf, math.inf))
+        )
+    else:
+        ax.minorticks_off()
 
 
 def _check_runs(runs: Mapping, what: str) -> None:
@@ -73,23 +86,34 @@ def activation_densities(
             low, high = low - 0.5, high + 0.5
         edges = np.linspace(low, high, bins + 1)
         centres = (edges[:-1] + edges[1:]) / 2
+        shown = []
         for color, (name, v) in zip(_depth_colors(len(values)), values.items(), strict=True):
             density, _ = np.histogram(v[np.isfinite(v)], bins=edges, density=True)
+            filled = density > 0
+            # a filled bin between empty ones draws no line: mark it (a layer whose values
+            # all fall in one bin, e.g. a signal faded to 0, would otherwise be invisible)
+            alone = filled & ~np.r_[False, filled[:-1]] & ~np.r_[filled[1:], False]
             # empty bins are left out: on a log scale they would draw a line down to -inf
             ax.plot(
                 centres,
-                np.where(density > 0, density, np.nan),
+                np.where(filled, density, np.nan),
                 "-",
                 lw=1.2,
                 color=color,
                 label=str(name),
+                marker="o",
+                ms=3.5,
+                markevery=list(alone),
             )
+            shown.append(density[filled])
         ax.set_title(str(label), fontsize=9)
-        ax.tick_params(labelsize=7)
         ax.set_yscale("log")
-        ax.minorticks_off()  # minor ticks of a log scale cost half the drawing time
+        _log_ticks(ax, np.concatenate(shown))
+        ax.tick_params(which="both", labelsize=7)
     # one legend for every panel (the layers are the same), outside the data
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center", fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    lines = [Line2D([], [], color=h.get_color(), lw=1.2) for h in handles]  # no marker
+    fig.legend(lines, labels, loc="outside right center", fontsize=7)
     fig.supxlabel(xlabel, fontsize=9)
     fig.supylabel("density (log)", fontsize=9)
     if title:
