@@ -302,7 +302,8 @@ def test_what_the_spread_of_the_seeds_shows(lesson):
         assert max(r["ratio"]) / min(r["ratio"]) < 2, (why, name, r["ratio"])
     why = quoted(
         lesson,
-        "and the accuracies of the networks that learn well or not at all by at most six points.",
+        "and the accuracies of the seven networks that learn well or not at all by at most six "
+        "points.",
     )
     spread = {name: max(r["val_acc"]) - min(r["val_acc"]) for name, r in runs.items()}
     del spread["ReLU + He init"]
@@ -310,7 +311,7 @@ def test_what_the_spread_of_the_seeds_shows(lesson):
     assert max(spread.values()) < 0.06, (why, spread)
     why = quoted(
         lesson,
-        "ReLU + He is the exception: in the middle of its climb when the budget runs out, it ends "
+        "ReLU + He is different: in the middle of its climb when the budget runs out, it ends "
         "below 90 % with both seeds,",
     )
     for curve in runs["ReLU + He init"]["val_acc_per_epoch"]:
@@ -362,7 +363,7 @@ def test_each_fix_alone_and_in_pairs(lesson, seed):
         "Each activation with its own initialisation — ReLU + He, tanh + Xavier — brings the "
         "ratio to between $0.1$ and $10$ and learns, where the same activation with PyTorch's "
         "default initialisation stays at chance. On this budget ReLU + He learns more slowly "
-        "than the others: it ends more than ten points below each of them.",
+        "than the others: it ends more than ten points below each of the three others that learn.",
     )
     for name in ("ReLU + He init", "tanh + Xavier init"):
         # learns: from chance (10 %) to more than twice it (ReLU + He ends mid-climb)
@@ -397,6 +398,26 @@ def test_the_numbers_behind_the_figures_are_printed(lesson):
                     "-" if math.isnan(v) else f"{scale * v:.{digits}f}" for v in values[metric]
                 ]
                 assert printed == expected, (metric, name, seed, printed, expected)
+
+
+def test_the_update_ratios_behind_section_6_are_printed(lesson):
+    """ "Each statement here holds for both seeds (the last table above)": the table prints
+    each hidden layer's mean ratio for every network and seed, and its smallest over the
+    steps, as the claims of test_how_much_each_step_moves_each_layer read them."""
+    quoted(lesson, "Each statement here holds for both seeds (the last table above).")
+    text = lesson.output_text("per_layer(mon, metric)")
+    block = text.split("update : data ratio per hidden layer", 1)[1]
+    rows = block.splitlines()
+    for name, seeds in lesson.values["inside"].items():
+        for seed, values in enumerate(seeds):
+            label = f"{name[:19]:19s} seed {seed}"
+            (at,) = [i for i, row in enumerate(rows) if row.startswith(label)]
+            means = [f"{v:.0e}" for v in values["update_ratio"]]
+            assert rows[at][len(label) :].split() == means, (name, seed)
+            assert rows[at + 1].split()[0] == "min", (name, seed)
+            if name in lesson.values["ratio_steps"]:
+                smallest = [f"{min(s):.0e}" for s in lesson.values["ratio_steps"][name][seed]]
+                assert rows[at + 1].split()[1:] == smallest, (name, seed)
 
 
 def test_the_residual_stack_figure_counts_its_layers(lesson):
