@@ -114,15 +114,15 @@ def test_spectral_radius_above_one_is_not_enough(lesson):
     assert 1.5e-4 <= first < 2.5e-4 and 0.055 <= last < 0.065, why
     why = quoted(
         lesson,
-        "The gradient arrives larger than it left only past $\\rho \\approx 1.2$–$1.4$, "
-        "depending on the network",
+        "The gradient arrives larger than it left only past a $\\rho$ somewhere between 1.2 and "
+        "1.4, depending on the network",
     )
     assert all(run[1.2] < 1 < run[1.4] for run in at), why
     why = quoted(
         lesson,
         "At $\\rho = 2$ it **explodes**, growing with every extra step: at $T = 40$ the first "
-        "step's gradient is between $10^4$ and $10^7$ times the last one's (printed above the "
-        "figure).",
+        "step's gradient is between $10^4$ and $10^7$ times the last one's (over the three RNNs: "
+        "printed above the band figure).",
     )
     growing = lesson.values["through_time"]["ρ = 2.0"]
     assert all(b > a for a, b in zip(growing, growing[1:], strict=False)), why
@@ -158,25 +158,20 @@ def test_clipping_keeps_the_run_finite_but_sgd_learns_nothing(lesson):
     sgd = [run[-1] for run in values["val_loss"]["SGD, clip_norm=1"]]
     why = quoted(
         lesson,
-        "after 10 epochs clipped SGD is no better than predicting the mean (0.18–0.23 against "
-        "0.187)",
+        "after 10 epochs clipped SGD is no better than predicting the mean (0.18–0.23 on the "
+        "processors we tried, against 0.187)",
     )
     assert round(baseline, 3) == 0.187, why
     assert all(0.175 <= v < 0.235 and v > baseline - 0.01 for v in sgd), why
     adam = sorted(run[-1] for run in values["val_loss"]["Adam, clip_norm=1"])
     why = quoted(
         lesson,
-        "gets well below the mean predictor in its best run (between 0.02 and 0.14), though not "
-        "in every run.",
+        "ends well below the mean predictor in its best run (at a loss between 0.02 and 0.14 on "
+        "the processors we tried), though not in every run.",
     )
     # well below: the best run ended 0.025 to 0.135 over 16 perturbed draws
     # (bench/claims_robustness.py), about 0.06 on Intel; another run stayed at 0.179 or more
     assert 0.02 <= adam[0] <= 0.14 and adam[-1] > baseline - 0.02, (why, adam)
-    why = quoted(
-        lesson,
-        "What holds everywhere: clipped SGD stays at the mean predictor's loss, and Adam gets well "
-        "below it in some runs.",
-    )
     assert all(abs(v - baseline) < 0.05 for v in sgd) and adam[0] < baseline - 0.04, why
 
 
@@ -233,9 +228,9 @@ def test_gates_at_initialisation(lesson):
     assert all(1e-13 <= r < 1e-9 for r in at_init["tanh RNN"]), why
     why = quoted(
         lesson,
-        "does no better ($10^{-12}$ to $10^{-9}$): a forget gate at 0.5 halves the cell state's "
-        "gradient at every step ($0.5^{49} \\approx 2 \\cdot 10^{-15}$ along the cell state "
-        "alone; the paths through the gates leave a little more)",
+        "it has vanished too ($10^{-12}$ to $10^{-9}$): a forget gate at 0.5 halves the cell "
+        "state's gradient at every step ($0.5^{49} \\approx 2 \\cdot 10^{-15}$ along the cell "
+        "state alone; the paths through the gates leave a little more)",
     )
     assert all(1e-12 <= r < 1e-9 for r in at_init["LSTM, forget bias 0"]), why
     assert all(r > 100 * 0.5**49 for r in at_init["LSTM, forget bias 0"]), why
@@ -279,9 +274,9 @@ def test_gates_solve_the_task_the_rnn_does_not(lesson):
     assert all(n == 160 for runs in lesson.values["gates_steps"].values() for n in runs), why
     why = quoted(
         lesson,
-        "after training, with every seed, the share of the last step's gradient that reaches the "
-        "first step is larger in the LSTM than in the RNN, and with at least two of the three "
-        "seeds a thousand times larger or more (printed above).",
+        "The ratios printed after training show why the RNN learns so little: with every seed, "
+        "the first step's gradient relative to the last step's is larger in the LSTM than in the "
+        "RNN, and for at least two of the three seeds by a factor of a thousand or more.",
     )
     pairs = list(zip(trained["LSTM, forget bias 5"], trained["tanh RNN"], strict=True))
     assert all(lstm_r > rnn_r for lstm_r, rnn_r in pairs), (why, trained)
