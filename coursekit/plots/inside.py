@@ -69,8 +69,10 @@ def activation_densities(
 
     ``runs``: run label -> {layer label: activations (any shape)}, input side first.
     Each panel's bins span its own values, so a sigmoid run (0..1) and a ReLU run keep
-    their detail; the y axis is the density (each line integrates to 1). ``xlabel`` names
-    what is shown (e.g. the pre-activations of a ReLU layer).
+    their detail; the y axis is the density (each line integrates to 1). A filled bin
+    without a filled neighbour is drawn as a dot (a layer whose values all fall in one bin
+    shows as one dot). ``xlabel`` names what is shown (e.g. the pre-activations of a ReLU
+    layer).
     """
     _check_runs(runs, "runs")
     fig, axes = _panels(len(runs), ncols=ncols, width=2.6, height=2.2)
