@@ -144,8 +144,19 @@ def test_limit_y_marks_points_beyond_the_range():
     plots.reference(fig, 0.5, "level")
     ax = _render(plots.limit_y(fig, top=100)).axes[0]
     assert ax.get_ylim()[1] == 100 and 0 < ax.get_ylim()[0] < 0.8
-    marks = [line for line in ax.lines if line.get_label() == "beyond the axis"]
+    marks = [line for line in ax.lines if line.get_label() == "above the axis"]
     assert len(marks) == 1 and list(marks[0].get_xdata()) == [3.0]
+
+
+def test_limit_y_names_marks_above_and_below_the_axis_apart():
+    """Lesson 06's loss figure: run B leaves by the top, run C by the bottom. Each kind of
+    mark is named once in the legend (one name for both showed only the top's marker)."""
+    fig = plots.curves({"B": [1.0, 1e9, 1e9], "C": [1.0, 1e-12, 0.5], "D": [1.0, 1e-11]}, log=True)
+    ax = _render(plots.limit_y(fig, 1e-9, 1e3)).axes[0]
+    names = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert names.count("above the axis") == 1 and names.count("below the axis") == 1, names
+    below = [line for line in ax.lines if line.get_marker() == "v"]
+    assert sorted(x for line in below for x in line.get_xdata()) == [2.0, 2.0]  # from 1
 
 
 def test_on_off_map_has_two_colours_and_names_them():

@@ -176,10 +176,13 @@ def limit_y(fig: Figure, bottom: float | None = None, top: float | None = None) 
             top = hi * 1.5 if log else hi + 0.05 * (hi - bottom)
     ax.set_ylim(bottom, top)
     low, high = ax.get_ylim()
-    marked = False
+    marked: set[str] = set()  # each kind of mark is named once in the legend
     for line in data_lines:  # reference lines (axhline) are drawn in axes coordinates
         xs, ys = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
-        for edge, beyond, marker in ((high, ys > high, "^"), (low, ys < low, "v")):
+        for edge, beyond, marker, name in (
+            (high, ys > high, "^", "above the axis"),
+            (low, ys < low, "v", "below the axis"),
+        ):
             if beyond.any():
                 ax.plot(
                     xs[beyond],
@@ -189,9 +192,9 @@ def limit_y(fig: Figure, bottom: float | None = None, top: float | None = None) 
                     mfc="none",
                     color=line.get_color(),
                     clip_on=False,
-                    label="_" if marked else "beyond the axis",
+                    label="_" if name in marked else name,
                 )
-                marked = True
+                marked.add(name)
     if marked or ax.get_legend() is not None:
         legend(ax)
     return fig
