@@ -231,10 +231,11 @@ def test_the_fixes_side_by_side(lesson):
             assert 0.295 <= dead[name][i] < 0.705, f"seed {seed}: {why} ({name})"
         why = quoted(
             lesson,
-            "and the network does not learn either (40 % or less validation accuracy, "
-            "against 85 % or more at $\\eta = 0.5$)",
+            "and, as with the default initialisation, the network does not learn (40 % or less "
+            "validation accuracy, against 85 % or more at $\\eta = 0.5$)",
         )
         assert acc["ReLU + He init, lr 4"][i] <= 0.40, f"seed {seed}: {why}"
+        assert acc["ReLU, lr 4"][i] <= 0.40, f"seed {seed}: {why}"  # 27 % at most, 26 draws
         assert acc["ReLU, lr 0.5"][i] >= 0.845, f"seed {seed}: {why}"
 
 
