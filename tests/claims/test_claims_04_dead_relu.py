@@ -126,8 +126,10 @@ def test_too_high_a_learning_rate(lesson):
     why = quoted(
         lesson,
         "at $\\eta = 5$ almost all of the last hidden layer dies — 95 % of it or more in most "
-        "runs — and the accuracy drops to chance, about 10 %.",
+        "runs — and the accuracy drops to chance (about 10 %) or close to it.",
     )
+    at_five = [accuracies[rates.index(5.0)] for accuracies in lesson.values["lr_accuracy"]]
+    assert max(at_five) < 0.25, (why, at_five)  # 19 % at most over 48 perturbed runs
     # all of it in 43 runs of 48 (16 perturbed draws of 3 seeds), 97-98 % in 4; one run kept
     # 28 % of it alive, at 19 % accuracy
     at_chance = [
