@@ -127,6 +127,8 @@ def test_dead_relu_names_the_layer_and_when():
     assert f.layers == ("layer2",) and f.step == 30 and "60%" in f.evidence
     # the share is the end's, the step the first above the limit: the evidence says which
     assert "over the last third of the run (above 40% from step 30)" in f.evidence, f.evidence
+    # where the figures put it: their layers count from 1 at the input
+    assert f"layer2's units dead (layer 3 of {LAYERS} from the input)" in f.evidence, f.evidence
 
 
 def test_saturation():

@@ -112,8 +112,10 @@ def _share_finding(run: _Run, kind: str, metric: str, limit: float, what: str) -
     i = _first(values[:, worst] >= limit)
     at_start = bool(np.isfinite(values[0]).any() and np.nanmax(values[0]) >= limit)
     i = 0 if i is None else i
+    # the position too: the figures number layers from 1 at the input, not by module name
     evidence = (
-        f"{level[worst]:.0%} of {run.layers[worst]}'s {what} over the last third of the run "
+        f"{level[worst]:.0%} of {run.layers[worst]}'s {what} (layer {worst + 1} of "
+        f"{len(run.layers)} from the input) over the last third of the run "
         f"(above {limit:.0%} from step {int(run.steps[i])})"
     )
     if hit.sum() > 1:
