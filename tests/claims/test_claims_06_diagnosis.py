@@ -141,6 +141,12 @@ def test_a_symptom_that_looks_like_another_fault(lesson):
     assert sum(stopped) >= len(half) / 4, (why, stopped)
     longest = max(len(run) for run in "".join("01"[s] for s in stopped).split("0"))
     assert longest >= 5, (why, stopped)
+    why_loss = quoted(
+        lesson, "Where no weight moves, the loss still changes from step to step: each step sees"
+    )
+    second = lesson.values["losses"]["F"][len(lesson.values["losses"]["F"]) // 2 :]
+    still = [loss for loss, stop in zip(second, stopped, strict=True) if stop]
+    assert len(set(still)) > 1, (why_loss, still)
     counted = lesson.output_text("steps_stopped = ")
     assert f"exactly 0 at {sum(stopped)} of the {len(half)} steps of its second half" in counted, (
         why,
