@@ -9,6 +9,7 @@ processor, and reports which tests fail in which draws. A claim that fails in so
 should be made robust: a wider statement, an average over seeds, or a sturdier experiment.
 
     python -m bench.claims_robustness [--draws 6] [--first 1] [--size 1e-6] [--out FILE.md]
+        [--keep FOLDER]
 """
 
 from __future__ import annotations
@@ -23,17 +24,20 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from bench.machine import describe
-from tests.claims.executed import PERTURB_ENV
+from tests.claims.executed import KEEP_ENV, PERTURB_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 CLAIMS = sorted((REPO / "tests" / "claims").glob("test_claims_0*.py"))
 
 
-def failures(size: float, draw: int) -> tuple[dict[str, str], int]:
-    """({test id: first line of its failure}, tests run) of the claims tests under one draw."""
+def failures(size: float, draw: int, keep: Path | None = None) -> tuple[dict[str, str], int]:
+    """({test id: first line of its failure}, tests run) of the claims tests under one draw;
+    with ``keep``, each lesson's executed notebook and values are kept in keep/draw-<n>."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.xml"
         env = {**os.environ, PERTURB_ENV: f"{size}:{draw}"}
+        if keep is not None:
+            env[KEEP_ENV] = str(keep.resolve() / f"draw-{draw}")
         command = [
             sys.executable,
             "-m",
@@ -69,6 +73,12 @@ def main() -> None:
     )
     parser.add_argument("--size", type=float, default=1e-6)
     parser.add_argument(
+        "--keep",
+        type=Path,
+        help="keep each draw's executed lessons and values in KEEP/draw-<n> (tests.claims."
+        "executed.kept reads them back)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "claims_robustness.md"
     )
     args = parser.parse_args()
@@ -77,7 +87,7 @@ def main() -> None:
     tests = 0
     draws = range(args.first, args.first + args.draws)
     for draw in draws:
-        by_draw[draw], tests = failures(args.size, draw)
+        by_draw[draw], tests = failures(args.size, draw, args.keep)
         print(f"draw {draw}: {len(by_draw[draw])} of {tests} claims tests failed", flush=True)
     fragile = sorted({name for found in by_draw.values() for name in found})
     lines = [

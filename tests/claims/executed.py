@@ -61,6 +61,10 @@ for _name in ("mlp", "rnn", "recurrent"):
 """
 
 
+#: A folder: each execution's notebook (with outputs) and read-back values are kept there
+KEEP_ENV = "GF_CLAIMS_KEEP"
+
+
 def perturbation() -> tuple[float, int] | None:
     """(size, draw) from ``GF_CLAIMS_PERTURB``, or None (the lessons as they are)."""
     value = os.environ.get(PERTURB_ENV)
@@ -179,7 +183,30 @@ def _execute_master(lesson: str, read_back: str, timeout: int = 600) -> Executed
         # the site's build (tests/test_site.py, later in the run) reads this execution instead
         # of executing the master once more: same master, coursekit and kernel settings
         store_execution(nb, cached_execution(SITE_CACHE, lesson, path))
-    return Executed(lesson, nb, json.loads(match.group(1)), seconds, errors)
+    executed = Executed(lesson, nb, json.loads(match.group(1)), seconds, errors)
+    keep(executed)
+    return executed
+
+
+def keep(executed: Executed) -> None:
+    """With ``GF_CLAIMS_KEEP=<folder>``, write the execution's notebook and values there
+    (``<lesson>.ipynb``, ``<lesson>.json``): a claim can then be rewritten from the numbers
+    of many perturbed draws, and checked against them, without running the lessons again."""
+    folder = os.environ.get(KEEP_ENV)
+    if not folder:
+        return
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    nbformat.write(executed.notebook, out / f"{executed.lesson}.ipynb")
+    (out / f"{executed.lesson}.json").write_text(json.dumps(executed.values), encoding="utf-8")
+
+
+def kept(folder: str | Path, lesson: str) -> Executed:
+    """The execution ``keep`` wrote for ``lesson`` in ``folder``, for a claims test to read."""
+    folder = Path(folder)
+    notebook = nbformat.read(folder / f"{lesson}.ipynb", as_version=4)
+    values = json.loads((folder / f"{lesson}.json").read_text(encoding="utf-8"))
+    return Executed(lesson, notebook, values, 0.0)
 
 
 def header_points(lesson: str) -> tuple[int, int]:

@@ -3,6 +3,7 @@ two models built alike stay alike."""
 
 from __future__ import annotations
 
+import nbformat
 import torch
 
 from coursekit import models
@@ -49,3 +50,16 @@ def test_another_draw_is_another_perturbation(monkeypatch):
     _perturbed_builders(monkeypatch, 1e-6, 2)
     two = _weights(models.recurrent("lstm", input_size=4, hidden=8, out_features=4, seed=0))
     assert not torch.equal(one, two)
+
+
+def test_an_execution_is_kept_only_when_asked_and_reads_back_alike(monkeypatch, tmp_path):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("It says 3.")])
+    done = executed.Executed("00_demo", notebook, {"runs": [1, 2.5], "name": "x"}, 1.0)
+    monkeypatch.delenv(executed.KEEP_ENV, raising=False)
+    executed.keep(done)
+    assert not list(tmp_path.iterdir())
+    monkeypatch.setenv(executed.KEEP_ENV, str(tmp_path / "draw-7"))
+    executed.keep(done)
+    again = executed.kept(tmp_path / "draw-7", "00_demo")
+    assert again.values == done.values and again.lesson == "00_demo"
+    assert again.markdown() == "It says 3."
